@@ -1,0 +1,63 @@
+"""Helpers for the notebooks' graded test cells.
+
+The hidden tests of an exercise must not be passable by handing back ebmlib's own
+implementation of that exercise. :func:`forbid` makes such a call fail for the length of
+a ``with`` block: the reference function is swapped, in its module and in the notebook's
+namespace, for one that raises.
+
+Example, in a hidden test cell::
+
+    from ebmlib.testing import forbid
+    import ebmlib.partition
+    with forbid(ebmlib.partition.log_partition_exact, namespace=globals()):
+        got = log_partition_exact(torch.tensor([0.0, 1.0]))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, MutableMapping
+
+
+class ReferenceCalled(AssertionError):
+    """Raised when an exercise answer calls the ebmlib function it was asked to write."""
+
+
+@contextlib.contextmanager
+def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Iterator[None]:
+    """Within the block, calling any of ``functions`` raises :class:`ReferenceCalled`.
+
+    Each function is replaced in the module that defines it, in the ``ebmlib`` modules
+    that re-export it, and in ``namespace`` (pass ``globals()`` from a notebook) wherever
+    a name there is bound to it. Everything is restored on exit, whatever happens.
+    """
+    patches: list[tuple[MutableMapping, str, object]] = []
+    for function in functions:
+        if not callable(function):
+            raise TypeError(f"functions must be callable, got {type(function).__name__}")
+        label = f"{function.__module__}.{function.__qualname__}"
+
+        def blocked(*args, _label=label, **kwargs):
+            raise ReferenceCalled(
+                f"This exercise asks you to write it yourself: your answer called {_label}, "
+                "ebmlib's reference implementation."
+            )
+
+        spaces = []
+        module = importlib.import_module(function.__module__)
+        spaces.append(vars(module))
+        package = importlib.import_module(function.__module__.split(".")[0])
+        spaces.append(vars(package))
+        if namespace is not None:
+            spaces.append(namespace)
+        for space in spaces:
+            for key, value in list(space.items()):
+                if value is function:
+                    patches.append((space, key, value))
+                    space[key] = blocked
+    try:
+        yield
+    finally:
+        for space, key, value in reversed(patches):
+            space[key] = value
