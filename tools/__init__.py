@@ -1,0 +1,1 @@
+"""Command-line tools of the course: regenerate student notebooks, grade submissions."""
