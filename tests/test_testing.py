@@ -1,0 +1,42 @@
+"""forbid() blocks ebmlib's reference inside a hidden test, wherever it is bound, and restores it."""
+
+from __future__ import annotations
+
+import pytest
+
+import ebmlib._validation as validation
+from ebmlib._validation import check_positive
+from ebmlib.testing import ReferenceCalled, forbid
+
+
+def answer_that_delegates(value):
+    return validation.check_positive(value, "value")
+
+
+def test_forbidden_reference_raises_inside_the_block_and_works_after():
+    with forbid(validation.check_positive):
+        with pytest.raises(ReferenceCalled, match="check_positive"):
+            answer_that_delegates(2.0)
+    assert answer_that_delegates(2.0) == 2.0
+
+
+def test_forbid_patches_names_bound_in_the_given_namespace():
+    namespace = {"alias": check_positive, "other": len}
+    with forbid(check_positive, namespace=namespace):
+        with pytest.raises(ReferenceCalled):
+            namespace["alias"](1.0, "x")
+        assert namespace["other"] is len
+    assert namespace["alias"] is check_positive
+
+
+def test_forbid_restores_the_reference_when_the_block_raises():
+    with pytest.raises(KeyError):
+        with forbid(validation.check_positive):
+            raise KeyError("student error")
+    assert validation.check_positive is check_positive
+
+
+def test_forbid_rejects_what_is_not_callable():
+    with pytest.raises(TypeError, match="functions"):
+        with forbid(3):
+            pass
