@@ -59,7 +59,9 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None) -> torch.Tensor
         t = x
     else:
         try:
-            t = torch.as_tensor(x)
+            # Convert Python numbers straight to the requested dtype: going through
+            # float32 first would lose digits (0.7 -> 0.699999988).
+            t = torch.as_tensor(x, dtype=dtype) if dtype is not None else torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(f"{name} must be a tensor or array of numbers, got {type(x).__name__}") from err
     if dtype is not None:

@@ -35,6 +35,19 @@ from ebmlib.partition import _temperature
 __all__ = ["Gaussian", "GaussianMixture", "DoubleWell"]
 
 
+def _as_tensor_like(value, name: str, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a tensor in the dtype and on the device of ``like``.
+
+    Python numbers and lists go straight to that dtype, so 0.7 keeps its float64 digits.
+    """
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=like.dtype)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from err
+    return value.to(dtype=like.dtype, device=like.device)
+
+
 def _check_x(x, dim: int) -> torch.Tensor:
     """A floating batch of shape (n, dim); NaNs pass through (samplers count them)."""
     x = as_tensor(x, "x")
@@ -70,7 +83,7 @@ class Gaussian:
         check_ndim(mean, "mean", 1, "(d,)")
         check_finite(check_nonempty(mean, "mean"), "mean")
         d = mean.shape[0]
-        cov = as_tensor(cov, "cov", dtype=mean.dtype).to(mean.device)
+        cov = _as_tensor_like(cov, "cov", mean)
         if cov.shape != (d, d):
             raise ValueError(f"cov must have shape ({d}, {d}) to match mean, got shape {tuple(cov.shape)}")
         check_finite(cov, "cov")
@@ -155,7 +168,7 @@ class GaussianMixture:
         check_ndim(means, "means", 2, "(k, d)")
         check_finite(check_nonempty(means, "means"), "means")
         k, d = means.shape
-        stds = as_tensor(stds, "stds", dtype=means.dtype).to(means.device)
+        stds = _as_tensor_like(stds, "stds", means)
         if stds.ndim == 0:
             stds = stds.expand(k).clone()
         if stds.shape != (k,):
@@ -164,7 +177,7 @@ class GaussianMixture:
             raise ValueError(f"stds must be finite and > 0, got {stds.tolist()}")
         if weights is None:
             weights = torch.full((k,), 1.0 / k, dtype=means.dtype, device=means.device)
-        weights = as_tensor(weights, "weights", dtype=means.dtype).to(means.device)
+        weights = _as_tensor_like(weights, "weights", means)
         if weights.shape != (k,):
             raise ValueError(f"weights must have shape ({k},), got shape {tuple(weights.shape)}")
         if not torch.isfinite(weights).all() or (weights <= 0).any():

@@ -1,0 +1,134 @@
+r"""Generated 2-D toy data sets: eight Gaussians, two moons, rings, checkerboard, swiss roll.
+
+Each function is ``f(n, *, generator=None)`` and returns an i.i.d. sample as a tensor of
+shape (n, 2) in the default floating dtype: the same generator state gives the same data.
+All sets live roughly in the box [-3, 3]^2. Nothing is downloaded.
+
+``eight_gaussians`` samples from :func:`eight_gaussians_mixture`, whose exact density (and
+exact noisy score) is known, so models fitted to it can be scored by exact log-likelihood.
+
+References
+----------
+W. Grathwohl et al., "FFJORD: Free-form continuous dynamics for scalable reversible
+generative models", ICLR 2019 (the eight Gaussians, rings and checkerboard toys).
+F. Pedregosa et al., scikit-learn (2011): ``make_moons`` and ``make_swiss_roll``.
+
+Introduced in notebook 04_contrastive_divergence (used again in 05, 07 and 08).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+
+from ebmlib._validation import check_int, check_positive
+from ebmlib.energies import GaussianMixture
+
+__all__ = ["eight_gaussians", "eight_gaussians_mixture", "two_moons", "rings", "checkerboard", "swiss_roll"]
+
+
+def _check_noise(noise) -> float:
+    """Noise standard deviation: a finite number >= 0."""
+    if isinstance(noise, bool) or not isinstance(noise, Real):
+        raise TypeError(f"noise must be a real number, got {type(noise).__name__}")
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be finite and >= 0, got {noise}")
+    return float(noise)
+
+
+def _uniform(n: int, generator) -> torch.Tensor:
+    """n draws from U[0, 1), float64."""
+    return torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def _finish(x: torch.Tensor, noise: float, generator) -> torch.Tensor:
+    """Add isotropic N(0, noise^2 I) noise and cast (n, 2) float64 points to the default dtype."""
+    if noise > 0:
+        x = x + noise * torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    return x.to(torch.get_default_dtype())
+
+
+def eight_gaussians_mixture(radius: float = 2.0, std: float = 0.2) -> GaussianMixture:
+    r"""The mixture behind :func:`eight_gaussians`: equal weights, means on a circle.
+
+    .. math:: p(x) = \tfrac18 \sum_{k=0}^{7} \mathcal N\big(x;\ r(\cos\tfrac{2\pi k}{8}, \sin\tfrac{2\pi k}{8}),\ s^2 I\big)
+
+    Its mean is 0 and its covariance :math:`(r^2/2 + s^2) I`. Parameters are float64.
+    """
+    radius = check_positive(radius, "radius")
+    std = check_positive(std, "std")
+    angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
+    means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)  # (8, 2)
+    return GaussianMixture(means, std)
+
+
+def eight_gaussians(n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points from ``eight_gaussians_mixture()`` (radius 2, std 0.2), shape (n, 2).
+
+    Exactly ``eight_gaussians_mixture().sample(n, generator=generator)`` cast to the default dtype.
+    """
+    n = check_int(n, "n")
+    return eight_gaussians_mixture().sample(n, generator=generator).to(torch.get_default_dtype())
+
+
+def two_moons(n: int, *, noise: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Two interleaved half circles, each point on either with probability 1/2, shape (n, 2).
+
+    Before scaling, the upper moon is :math:`(\cos t, \sin t)` and the lower
+    :math:`(1 - \cos t, \tfrac12 - \sin t)` with :math:`t \sim U[0, \pi]`; the points are then
+    centred, :math:`x \mapsto 2\,(x - (\tfrac12, \tfrac14))`, and N(0, noise^2 I) is added.
+    """
+    n = check_int(n, "n")
+    noise = _check_noise(noise)
+    t = math.pi * _uniform(n, generator)
+    lower = _uniform(n, generator) < 0.5
+    upper_moon = torch.stack([t.cos(), t.sin()], dim=1)
+    lower_moon = torch.stack([1 - t.cos(), 0.5 - t.sin()], dim=1)
+    x = torch.where(lower.unsqueeze(1), lower_moon, upper_moon)
+    x = 2 * (x - torch.tensor([0.5, 0.25], dtype=torch.float64))
+    return _finish(x, noise, generator)
+
+
+def rings(n: int, *, noise: float = 0.08, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Three concentric circles of radii 1, 2 and 3, shape (n, 2).
+
+    A ring is chosen with probability proportional to its radius (1/6, 2/6, 3/6), so the
+    points are uniform along the total arc length; the angle is uniform on :math:`[0, 2\pi)`,
+    and N(0, noise^2 I) is added.
+    """
+    n = check_int(n, "n")
+    noise = _check_noise(noise)
+    probs = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / 6
+    radius = (torch.multinomial(probs, n, replacement=True, generator=generator) + 1).to(torch.float64)
+    angle = 2 * math.pi * _uniform(n, generator)
+    x = radius.unsqueeze(1) * torch.stack([angle.cos(), angle.sin()], dim=1)
+    return _finish(x, noise, generator)
+
+
+def checkerboard(n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Uniform on the 8 dark squares of a 4 x 4 board of unit squares covering [-2, 2]^2.
+
+    A square :math:`[i, i+1) \times [j, j+1)` is dark when :math:`i + j` is even; each of the 8
+    has probability 1/8, so the density is 1/8 on the dark squares and 0 elsewhere. Shape (n, 2).
+    """
+    n = check_int(n, "n")
+    column = torch.randint(0, 4, (n,), generator=generator)
+    row = 2 * torch.randint(0, 2, (n,), generator=generator) + column % 2  # column + row even
+    corner = torch.stack([column, row], dim=1).to(torch.float64) - 2
+    x = corner + torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    return x.to(torch.get_default_dtype())
+
+
+def swiss_roll(n: int, *, noise: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""A 2-D spiral, shape (n, 2): :math:`\tfrac15 (t\cos t,\ t \sin t)`, :math:`t \sim U[\tfrac32\pi, \tfrac92\pi]`.
+
+    The radius grows with the angle, :math:`\|x\| = t/5`, from about 0.94 to 2.83; then
+    N(0, noise^2 I) is added.
+    """
+    n = check_int(n, "n")
+    noise = _check_noise(noise)
+    t = 1.5 * math.pi * (1 + 2 * _uniform(n, generator))
+    x = torch.stack([t * t.cos(), t * t.sin()], dim=1) / 5
+    return _finish(x, noise, generator)
