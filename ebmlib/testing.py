@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Callable, Iterator, MutableMapping
 
 
@@ -28,8 +29,8 @@ class ReferenceCalled(AssertionError):
 def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Iterator[None]:
     """Within the block, calling any of ``functions`` raises :class:`ReferenceCalled`.
 
-    Each function is replaced in the module that defines it, in the ``ebmlib`` modules
-    that re-export it, and in ``namespace`` (pass ``globals()`` from a notebook) wherever
+    Each function is replaced in the module that defines it, in every loaded module of its
+    package that re-exports it, and in ``namespace`` (pass ``globals()`` from a notebook) wherever
     a name there is bound to it. Everything is restored on exit, whatever happens.
     """
     patches: list[tuple[MutableMapping, str, object]] = []
@@ -44,11 +45,16 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
                 "ebmlib's reference implementation."
             )
 
-        spaces = []
-        module = importlib.import_module(function.__module__)
-        spaces.append(vars(module))
-        package = importlib.import_module(function.__module__.split(".")[0])
-        spaces.append(vars(package))
+        # The defining module, every loaded module of the same package that re-exports the
+        # function (ebmlib.samplers re-exports ebmlib.samplers.langevin_family.langevin),
+        # and the notebook's namespace.
+        importlib.import_module(function.__module__)
+        package = function.__module__.split(".")[0]
+        spaces = [
+            vars(module)
+            for name, module in list(sys.modules.items())
+            if module is not None and (name == package or name.startswith(package + "."))
+        ]
         if namespace is not None:
             spaces.append(namespace)
         for space in spaces:

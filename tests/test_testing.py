@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import ebmlib._validation as validation
 from ebmlib._validation import check_positive
@@ -40,3 +41,17 @@ def test_forbid_rejects_what_is_not_callable():
     with pytest.raises(TypeError, match="functions"):
         with forbid(3):
             pass
+
+
+def test_forbid_reaches_re_exports_in_parent_packages():
+    import ebmlib.partition as partition
+
+    ebmlib_module = __import__("ebmlib")
+    ebmlib_module.reexported = partition.log_partition_exact  # as a package __init__ re-exports
+    try:
+        with forbid(partition.log_partition_exact):
+            with pytest.raises(ReferenceCalled):
+                ebmlib_module.reexported(torch.tensor([0.0]))
+        assert ebmlib_module.reexported is partition.log_partition_exact
+    finally:
+        del ebmlib_module.reexported
