@@ -1,0 +1,44 @@
+"""MCMC samplers for energy-based models: ULA, MALA, HMC, random-walk Metropolis, parallel tempering.
+
+Every sampler targets :math:`p(x) \\propto \\exp(-E(x)/T)`, moves a batch of chains
+``x0`` of shape ``(n_chains, *event_shape)`` as one tensor and returns
+``(samples, info)`` with samples of shape ``(n_chains, n_steps, *event_shape)``.
+Under each ``sampler(...)`` sits a one-step function ``state -> (state, info)`` over a
+:class:`SamplerState` that caches the energy and its gradient.
+
+Introduced in notebook 03_mcmc.
+
+Modules: ``state`` (the state and the loop), ``langevin_family`` (ULA, MALA), ``hamiltonian``
+(leapfrog, HMC), ``random_walk`` (Metropolis and the Metropolis–Hastings step), ``tempering``
+(parallel tempering), ``adaptation`` (step-size tuning).
+"""
+
+from ebmlib.samplers.adaptation import adapt_step_size
+from ebmlib.samplers.hamiltonian import hamiltonian, hmc, hmc_log_acceptance, hmc_step, leapfrog
+from ebmlib.samplers.langevin_family import langevin, langevin_step, mala, mala_log_acceptance, mala_step
+from ebmlib.samplers.random_walk import metropolis, metropolis_hastings, metropolis_log_acceptance, metropolis_step
+from ebmlib.samplers.state import SamplerState, energy_and_grad, init_state
+from ebmlib.samplers.tempering import parallel_tempering, swap_step
+
+__all__ = [
+    "SamplerState",
+    "adapt_step_size",
+    "energy_and_grad",
+    "hamiltonian",
+    "hmc",
+    "hmc_log_acceptance",
+    "hmc_step",
+    "init_state",
+    "langevin",
+    "langevin_step",
+    "leapfrog",
+    "mala",
+    "mala_log_acceptance",
+    "mala_step",
+    "metropolis",
+    "metropolis_hastings",
+    "metropolis_log_acceptance",
+    "metropolis_step",
+    "parallel_tempering",
+    "swap_step",
+]
