@@ -8,13 +8,13 @@ Under each ``sampler(...)`` sits a one-step function ``state -> (state, info)`` 
 
 Introduced in notebook 03_mcmc.
 
-Modules: ``state`` (the state and the loop), ``langevin_family`` (ULA, MALA), ``hamiltonian``
+Modules: ``state`` (the state and the loop), ``langevin_family`` (ULA, MALA), ``hamiltonian_dynamics``
 (leapfrog, HMC), ``random_walk`` (Metropolis and the Metropolis–Hastings step), ``tempering``
 (parallel tempering), ``adaptation`` (step-size tuning).
 """
 
 from ebmlib.samplers.adaptation import adapt_step_size
-from ebmlib.samplers.hamiltonian import hamiltonian, hmc, hmc_log_acceptance, hmc_step, leapfrog
+from ebmlib.samplers.hamiltonian_dynamics import hamiltonian, hmc, hmc_log_acceptance, hmc_step, leapfrog
 from ebmlib.samplers.langevin_family import langevin, langevin_step, mala, mala_log_acceptance, mala_step
 from ebmlib.samplers.random_walk import metropolis, metropolis_hastings, metropolis_log_acceptance, metropolis_step
 from ebmlib.samplers.state import SamplerState, energy_and_grad, init_state

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ebmlib._validation import check_int
-from ebmlib.samplers.hamiltonian import check_mass, hmc, hmc_step
+from ebmlib.samplers.hamiltonian_dynamics import check_mass, hmc, hmc_step
 from ebmlib.samplers.langevin_family import mala, mala_step
 from ebmlib.samplers.random_walk import metropolis, metropolis_step
 from ebmlib.samplers.state import Energy, check_sampler_args, init_state
