@@ -48,6 +48,36 @@ def _looping(notebook: dict) -> dict:
     return looping
 
 
+def _prepend_to_first_answer(notebook: dict, code: str) -> dict:
+    changed = copy.deepcopy(notebook)
+    cell = _first_answer_cell(changed)
+    cell["source"] = code + "".join(cell["source"])
+    return changed
+
+
+def _syntax_error_in_first_answer(notebook: dict) -> dict:
+    changed = copy.deepcopy(notebook)
+    cell = _first_answer_cell(changed)
+    signature = "".join(cell["source"]).split("\n", 1)[0]
+    cell["source"] = f"{signature}\n    return (\n"  # unbalanced parenthesis
+    return changed
+
+
+def _first_test_cell(notebook: dict) -> dict:
+    return next(c for c in notebook["cells"] if nbgrader_meta(c).get("grade"))
+
+
+def _without_first_test_cell(notebook: dict) -> dict:
+    changed = copy.deepcopy(notebook)
+    changed["cells"].remove(_first_test_cell(changed))
+    return changed
+
+
+def _tests_calling_first_answer(solution: dict) -> list[dict]:
+    function = "".join(_first_answer_cell(solution)["source"]).split("(", 1)[0].removeprefix("def ")
+    return [c for c in solution["cells"] if nbgrader_meta(c).get("grade") and f"{function}(" in "".join(c["source"])]
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -72,6 +102,19 @@ def graded_class(tmp_path_factory):
         folder = submissions / student_id / NAME
         folder.mkdir(parents=True)
         (folder / f"{NAME}.ipynb").write_text(text)
+    broken = {
+        "kernel_dies": _prepend_to_first_answer(perfect, "import os\nos._exit(1)\n"),
+        "syntax_error": _syntax_error_in_first_answer(perfect),
+        "deleted_tests": _without_first_test_cell(perfect),
+    }
+    for student_id, notebook in broken.items():
+        folder = submissions / student_id / NAME
+        folder.mkdir(parents=True)
+        (folder / f"{NAME}.ipynb").write_text(json.dumps(notebook))
+    extra = submissions / "extra_files" / NAME
+    extra.mkdir(parents=True)
+    (extra / f"{NAME}.ipynb").write_text(json.dumps(perfect))
+    (extra / "scratch.py").write_text("print('not graded')\n")
     (submissions / "no_notebook" / NAME).mkdir(parents=True)
     (submissions / "no_notebook" / NAME / "notes.txt").write_text("forgot to upload")
     before = _digest(submissions)
@@ -104,11 +147,38 @@ def test_endless_loop_costs_only_its_own_exercise(graded_class):
     assert outcome.status == "graded"
     assert any(note.startswith("timed out") for note in outcome.notes), outcome.notes
     # Exactly the test cells that call the looping function lose their points.
-    function = "".join(_first_answer_cell(graded_class["solution"])["source"]).split("(", 1)[0].removeprefix("def ")
-    calling = [c for c in graded_class["solution"]["cells"] if nbgrader_meta(c).get("grade") and f"{function}(" in "".join(c["source"])]
-    lost = sum(nbgrader_meta(c)["points"] for c in calling)
+    lost = sum(nbgrader_meta(c)["points"] for c in _tests_calling_first_answer(graded_class["solution"]))
     assert 0 < lost < total
-    assert outcome.score == total - lost, f"expected {total - lost} ({function} loops), got {outcome.score}: {outcome.notes}"
+    assert outcome.score == total - lost, f"expected {total - lost}, got {outcome.score}: {outcome.notes}"
+
+
+def test_syntax_error_costs_only_the_exercises_that_use_the_broken_cell(graded_class):
+    outcome = graded_class["outcomes"]["syntax_error"]
+    total = sum(_points(graded_class["solution"]).values())
+    lost = sum(nbgrader_meta(c)["points"] for c in _tests_calling_first_answer(graded_class["solution"]))
+    assert outcome.status == "graded"
+    assert outcome.score == total - lost, f"expected {total - lost}, got {outcome.score}: {outcome.notes}"
+
+
+def test_deleted_test_cell_scores_zero_and_is_reported(graded_class):
+    outcome = graded_class["outcomes"]["deleted_tests"]
+    first = _first_test_cell(graded_class["solution"])
+    total = sum(_points(graded_class["solution"]).values())
+    assert outcome.status == "graded"
+    assert outcome.score == total - nbgrader_meta(first)["points"], outcome.notes
+    assert any(nbgrader_meta(first)["grade_id"] in note for note in outcome.notes), outcome.notes
+
+
+def test_a_kernel_that_dies_is_reported_and_the_others_still_graded(graded_class):
+    outcomes = graded_class["outcomes"]
+    assert (outcomes["kernel_dies"].status, outcomes["kernel_dies"].score) == ("kernel died", 0.0)
+    assert outcomes["perfect"].score == outcomes["perfect"].max_score > 0
+
+
+def test_extra_files_are_ignored_and_reported(graded_class):
+    outcome = graded_class["outcomes"]["extra_files"]
+    assert outcome.status == "graded" and outcome.score == outcome.max_score
+    assert any("scratch.py" in note for note in outcome.notes), outcome.notes
 
 
 def test_broken_and_missing_submissions_are_reported_not_dropped(graded_class):
@@ -137,3 +207,26 @@ def test_grading_refuses_an_output_folder_inside_the_submissions(tmp_path):
     (tmp_path / "alice" / NAME).mkdir(parents=True)
     with pytest.raises(ValueError, match="out"):
         grade(tmp_path, tmp_path / "grades")
+
+
+def test_lms_zip_grades_each_students_latest_attempt_the_same_way_twice(tmp_path):
+    import zipfile
+
+    solution, student = read_notebook(solution_path(NAME)), read_notebook(student_path(NAME))
+    perfect = json.dumps(_with_answers(student, solution))
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{NAME}_ada_attempt_2026-11-01-09-00-00_{NAME}.ipynb", json.dumps(student))
+        zf.writestr(f"{NAME}_ada_attempt_2026-11-02-09-00-00_my_answers.ipynb", perfect)
+        zf.writestr(f"{NAME}_bo_attempt_2026-11-02-10-00-00_{NAME}.ipynb", "not a notebook")
+        zf.writestr("instructions.txt", "no student here")
+    before = hashlib.sha256(archive.read_bytes()).hexdigest()
+    runs = []
+    for run in ("first", "second"):
+        outcomes = {o.student: o for o in grade(archive, tmp_path / run, names=[NAME], timeout=TIMEOUT)}
+        runs.append((tmp_path / run / "grades.csv").read_text())
+    assert outcomes["ada"].score == outcomes["ada"].max_score > 0, "the latest attempt (perfect) is graded"
+    assert outcomes["bo"].status == "not a notebook"
+    assert "instructions.txt" in (tmp_path / "first" / "report.txt").read_text()
+    assert runs[0] == runs[1], "grading twice must give the same grades"
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == before

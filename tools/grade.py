@@ -1,9 +1,15 @@
 """Grade a folder of submissions end to end: autograde, feedback, a grades CSV and a report.
 
     python -m tools.grade SUBMISSIONS OUT [--timeout SECONDS] [--assignment NAME ...]
+    python -m tools.grade DOWNLOAD.zip OUT --assignment NAME [--regex REGEX]
 
 ``SUBMISSIONS`` is laid out as nbgrader's ``submitted/`` folder (what ``nbgrader collect``
-makes): ``SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb``. ``OUT`` receives
+makes): ``SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb``. Or it is a zip file
+downloaded from a learning-management system, whose entries are named as nbgrader's
+``zip_collect`` expects, by default ``<anything>_<student_id>_attempt_<timestamp>_<file>``
+(Blackboard's naming; ``--regex`` sets another, with the groups ``student_id`` and
+``file_id`` and optionally ``timestamp``): the latest attempt of each student is graded.
+``OUT`` receives
 
 - ``grades.csv``: one row per student and assignment: score, max_score and status;
 - ``feedback/<student_id>/<assignment>/<assignment>.html``: nbgrader's feedback for each student;
@@ -22,8 +28,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +39,42 @@ from tools.course import assignments as course_assignments
 from tools.course import make_course_directory, nbgrader
 
 COURSE_ID_DB = "gradebook.db"
+ZIP_REGEX = r"^(?:.*/)?.*?_(?P<student_id>[^_/]+)_attempt_(?P<timestamp>[0-9-]+)_(?P<file_id>[^/]+)$"
+
+
+def unpack_zip(archive: Path, destination: Path, assignment: str, regex: str = ZIP_REGEX) -> list[str]:
+    """Lay out an LMS download as ``destination/<student_id>/<assignment>/<files>``.
+
+    Each entry whose name matches ``regex`` goes to its student; of several attempts, the
+    latest ``timestamp`` wins. A notebook among a student's files is saved as
+    ``<assignment>.ipynb`` whatever the student called it (if there are several, the one
+    named after the assignment, else the first). Returns the entries that matched nothing.
+    """
+    pattern = re.compile(regex)
+    latest: dict[str, str] = {}
+    files: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    unmatched = []
+    with zipfile.ZipFile(archive) as zf:
+        for entry in zf.namelist():
+            if entry.endswith("/"):
+                continue
+            match = pattern.match(entry)
+            if not match:
+                unmatched.append(entry)
+                continue
+            student, stamp = match["student_id"], match.groupdict().get("timestamp") or ""
+            files.setdefault((student, stamp), []).append((match["file_id"], entry))
+            latest[student] = max(latest.get(student, ""), stamp)
+        for (student, stamp), entries in files.items():
+            if stamp != latest[student]:
+                continue
+            folder = destination / student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            notebooks = sorted((f for f in entries if f[0].endswith(".ipynb")), key=lambda f: f[0] != f"{assignment}.ipynb")
+            for file_id, entry in entries:
+                name = f"{assignment}.ipynb" if notebooks and (file_id, entry) == notebooks[0] else Path(file_id).name
+                (folder / name).write_bytes(zf.read(entry))
+    return unmatched
 
 
 @dataclass
@@ -39,7 +83,7 @@ class Outcome:
 
     student: str
     assignment: str
-    status: str = "graded"  # graded | missing | not a notebook | autograde failed
+    status: str = "graded"  # graded | missing | not a notebook | kernel died | autograde failed
     score: float = 0.0
     max_score: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -95,11 +139,22 @@ def grade(
     *,
     names: list[str] | None = None,
     timeout: int | None = None,
+    regex: str = ZIP_REGEX,
 ) -> list[Outcome]:
-    """Grade every student in ``submissions`` into ``out`` and return one outcome per submission."""
+    """Grade every student in ``submissions`` (a folder or an LMS zip) into ``out``; one outcome per submission."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    if submissions.is_file() and zipfile.is_zipfile(submissions):
+        if not names or len(names) != 1:
+            raise ValueError("assignment: grading a zip needs exactly one --assignment NAME")
+        with tempfile.TemporaryDirectory(prefix="ebm-unzip-") as unpacked:
+            unmatched = unpack_zip(submissions, Path(unpacked), names[0], regex)
+            outcomes = grade(Path(unpacked), out, names=names, timeout=timeout)
+        if unmatched:
+            with (out / "report.txt").open("a") as handle:
+                handle.write("zip entries matching no student (not graded): " + ", ".join(unmatched) + "\n")
+        return outcomes
     if not submissions.is_dir():
-        raise ValueError(f"submissions must be a folder, got {submissions}")
+        raise ValueError(f"submissions must be a folder or a zip file, got {submissions}")
     if out == submissions or submissions in out.parents:
         raise ValueError(f"out must lie outside the submissions folder, got {out}")
     students = _find_students(submissions)
@@ -112,8 +167,10 @@ def grade(
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="ebm-grade-") as tmp:
         course = make_course_directory(Path(tmp) / "course", names, timeout=timeout)
+        expected_tests = {}
         for name in names:
             nbgrader(course, "generate_assignment", name, "--force")
+            expected_tests[name] = _grade_ids(json.loads((course / "solutions" / name / f"{name}.ipynb").read_text()))
         nbgrader(course, "db", "student", "import", _write_roster(Path(tmp), students))
         for student in students:
             for name in names:
@@ -131,9 +188,16 @@ def grade(
                 shutil.copytree(submissions / student / name, target)
                 proc = nbgrader(course, "autograde", name, "--student", student, "--force", check=False)
                 graded = course / "autograded" / student / name / f"{name}.ipynb"
+                missing_tests = sorted(expected_tests[name] - _grade_ids(json.loads(notebook.read_text(encoding="utf-8"))))
+                if missing_tests:
+                    outcome.notes.append("test cells deleted (scored 0): " + ", ".join(missing_tests))
+                extra = sorted(p.name for p in notebook.parent.iterdir() if p != notebook)
+                if extra:
+                    outcome.notes.append("extra files ignored: " + ", ".join(extra))
                 if proc.returncode != 0 or not graded.is_file():
-                    outcome.status = "autograde failed"
-                    outcome.notes.append(_last_error(proc.stdout + proc.stderr))
+                    status, note = _failure(proc.stdout + proc.stderr)
+                    outcome.status = status
+                    outcome.notes.append(note)
                     continue
                 timed_out = _timed_out_cells(graded)
                 if timed_out:
@@ -158,9 +222,20 @@ def _write_roster(tmp: Path, students: list[str]) -> str:
     return str(roster)
 
 
-def _last_error(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if "error" in line.lower() or "exception" in line.lower()]
-    return (lines[-1] if lines else log.strip().splitlines()[-1] if log.strip() else "no output")[:300]
+def _failure(log: str) -> tuple[str, str]:
+    """(status, note) for an autograde run that failed, read from nbgrader's log."""
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "kernel died", "the kernel died while running the notebook (os._exit, a crash or out of memory)"
+    lines = [line.strip() for line in log.splitlines() if "ERROR" in line or "Error:" in line]
+    return "autograde failed", (lines[0] if lines else log.strip()[-300:] or "no output from nbgrader")[:300]
+
+
+def _grade_ids(notebook_json: dict) -> set[str]:
+    return {
+        cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for cell in notebook_json.get("cells", [])
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+    } - {None}
 
 
 def _write_grades(path: Path, outcomes: list[Outcome]) -> None:
@@ -186,12 +261,13 @@ def report(outcomes: list[Outcome]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("submissions", type=Path, help="folder laid out as <student>/<assignment>/<assignment>.ipynb")
+    parser.add_argument("submissions", type=Path, help="folder laid out as <student>/<assignment>/<assignment>.ipynb, or an LMS zip")
     parser.add_argument("out", type=Path, help="folder for grades.csv, report.txt and feedback/")
     parser.add_argument("--assignment", action="append", dest="names", help="grade only this assignment (repeatable)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: nbgrader_config.py)")
+    parser.add_argument("--regex", default=ZIP_REGEX, help="for a zip: entry names, with groups student_id, file_id, timestamp")
     args = parser.parse_args(argv)
-    outcomes = grade(args.submissions, args.out, names=args.names, timeout=args.timeout)
+    outcomes = grade(args.submissions, args.out, names=args.names, timeout=args.timeout, regex=args.regex)
     print(report(outcomes), end="")
     print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
 
