@@ -16,6 +16,11 @@ import warnings
 import numpy as np
 import torch
 
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
+
 import arviz
 from ebmlib import diagnostics
 
@@ -78,6 +83,7 @@ def main() -> None:
                 f"{1e3 * t_numpy:>14.3f}{1e3 * t_torch:>17.3f}"
                 f"{t_arviz / t_numpy:>10.2f}{t_arviz / t_torch:>13.2f}"
             )
+            record("diagnostics: ArviZ time / ebmlib time", f"{name} {method} {'x'.join(map(str, shape))}", t_arviz / t_torch, "ratio", bar=1.0)
     print("\nratio = ArviZ time / ebmlib time; above 1 means ebmlib is faster.")
 
 

@@ -23,6 +23,11 @@ import statistics
 import time
 
 import torch
+
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
 from torch import nn
 
 from ebmlib.samplers import hmc, langevin
@@ -112,7 +117,7 @@ def timed(fn, device):
     return time.perf_counter() - start
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--chains", type=int, default=4096)
@@ -121,7 +126,7 @@ def main():
     parser.add_argument("--n-leapfrog", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -170,6 +175,8 @@ def main():
         for name in impls:
             t = times[sampler, name]
             print(f"{sampler:<10}{name:<16}{1e3 * min(t):>13.3f}{1e3 * statistics.median(t):>10.3f}{min(t) / bare:>15.2f}")
+            if name != "bare loop":
+                record("samplers: time per step / bare PyTorch loop", f"{sampler} ({name})", min(t) / bare, "ratio", bar=1.2)
 
 if __name__ == "__main__":
     main()

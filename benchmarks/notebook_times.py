@@ -17,6 +17,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 60.0
 
@@ -45,6 +50,7 @@ def main(names: list[str]) -> int:
             continue
         flag = "" if seconds <= BUDGET_S else "  over budget"
         print(f"{path.parent.name:<36} {seconds:8.1f} {seconds / BUDGET_S:9.0%}{flag}")
+        record("solution notebooks: run time (s)", path.parent.name, seconds, "s", bar=BUDGET_S)
     return 1 if failed else 0
 
 
