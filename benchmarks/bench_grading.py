@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--assignment", default="01_energy_and_partition")
     parser.add_argument("--timeout", type=int, default=30, help="per-cell timeout in seconds")
+    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
     args = parser.parse_args(argv)
     name = args.assignment
     with tempfile.TemporaryDirectory(prefix="ebm-bench-grading-") as tmp:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             if text is not None:
                 (folder / f"{name}.ipynb").write_text(text)
         start = time.perf_counter()
-        outcomes = grade(submissions, out, names=[name], timeout=args.timeout)
+        outcomes = grade(submissions, out, names=[name], timeout=args.timeout, jobs=args.jobs)
         minutes = (time.perf_counter() - start) / 60
         with (out / "grades.csv").open() as handle:
             in_csv = {row["student_id"] for row in csv.DictReader(handle)}
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(nbgrader_meta(c).get("points", 0) for c in read_notebook(solution_path(name))["cells"] if nbgrader_meta(c).get("grade"))
     lost = sorted(set(roster) - {o.student for o in outcomes} | set(roster) - in_csv | {s for s in roster if s not in report})
     wrong_perfect = [o.student for o in outcomes if o.student.endswith("perfect") and o.score != total]
-    print(f"{len(roster)} submissions of {name} graded in {minutes:.1f} min: {len(roster) / minutes:.1f} submissions per minute")
+    print(f"{len(roster)} submissions of {name} graded in {minutes:.1f} min with {args.jobs} jobs: "
+          f"{len(roster) / minutes:.1f} submissions per minute")
     print(f"{'kind':<16}{'n':>4}  outcomes")
     by_kind: dict[str, Counter] = {}
     for o in outcomes:

@@ -119,7 +119,7 @@ def graded_class(tmp_path_factory):
     (submissions / "no_notebook" / NAME / "notes.txt").write_text("forgot to upload")
     before = _digest(submissions)
     out = tmp_path_factory.mktemp("out")
-    outcomes = {o.student: o for o in grade(submissions, out, names=[NAME], timeout=TIMEOUT)}
+    outcomes = {o.student: o for o in grade(submissions, out, names=[NAME], timeout=TIMEOUT, jobs=2)}
     return {"outcomes": outcomes, "out": out, "submissions": submissions, "before": before, "solution": solution}
 
 

@@ -16,7 +16,8 @@ downloaded from a learning-management system, whose entries are named as nbgrade
 - ``report.txt``: the same table for a human, with what went wrong where something did.
 
 Each submission is autograded on its own (one ``nbgrader autograde --student`` call each), in a
-scratch course directory built from ``solutions/``: a broken submission is reported and scored
+scratch course directory built from ``solutions/`` (``--jobs N`` grades N at once, each job in
+a course directory of its own): a broken submission is reported and scored
 zero while every other student is still graded, and the submissions folder is only read.
 Graded test cells are restored from the instructor's version before grading, so editing the
 visible tests gains nothing; a cell running longer than the per-cell timeout is interrupted
@@ -32,6 +33,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +142,7 @@ def grade(
     names: list[str] | None = None,
     timeout: int | None = None,
     regex: str = ZIP_REGEX,
+    jobs: int = 1,
 ) -> list[Outcome]:
     """Grade every student in ``submissions`` (a folder or an LMS zip) into ``out``; one outcome per submission."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
@@ -148,7 +151,7 @@ def grade(
             raise ValueError("assignment: grading a zip needs exactly one --assignment NAME")
         with tempfile.TemporaryDirectory(prefix="ebm-unzip-") as unpacked:
             unmatched = unpack_zip(submissions, Path(unpacked), names[0], regex)
-            outcomes = grade(Path(unpacked), out, names=names, timeout=timeout)
+            outcomes = grade(Path(unpacked), out, names=names, timeout=timeout, jobs=jobs)
         if unmatched:
             with (out / "report.txt").open("a") as handle:
                 handle.write("zip entries matching no student (not graded): " + ", ".join(unmatched) + "\n")
@@ -164,52 +167,64 @@ def grade(
     if not names:
         raise ValueError(f"no folder in {submissions}/<student>/ is named after an assignment of the course")
 
-    outcomes: list[Outcome] = []
+    jobs = max(1, min(int(jobs), len(students)))
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ebm-grade-") as tmp:
-        course = make_course_directory(Path(tmp) / "course", names, timeout=timeout)
-        expected_tests = {}
-        for name in names:
-            nbgrader(course, "generate_assignment", name, "--force")
-            expected_tests[name] = _grade_ids(json.loads((course / "solutions" / name / f"{name}.ipynb").read_text()))
-        nbgrader(course, "db", "student", "import", _write_roster(Path(tmp), students))
-        for student in students:
-            for name in names:
-                outcome = Outcome(student, name)
-                outcomes.append(outcome)
-                notebook = submissions / student / name / f"{name}.ipynb"
-                if not notebook.is_file():
-                    outcome.status, outcome.notes = "missing", [f"no {name}/{name}.ipynb"]
-                    continue
-                reason = _is_notebook(notebook)
-                if reason:
-                    outcome.status, outcome.notes = "not a notebook", [reason]
-                    continue
-                target = course / "submitted" / student / name
-                shutil.copytree(submissions / student / name, target)
-                proc = nbgrader(course, "autograde", name, "--student", student, "--force", check=False)
-                graded = course / "autograded" / student / name / f"{name}.ipynb"
-                missing_tests = sorted(expected_tests[name] - _grade_ids(json.loads(notebook.read_text(encoding="utf-8"))))
-                if missing_tests:
-                    outcome.notes.append("test cells deleted (scored 0): " + ", ".join(missing_tests))
-                extra = sorted(p.name for p in notebook.parent.iterdir() if p != notebook)
-                if extra:
-                    outcome.notes.append("extra files ignored: " + ", ".join(extra))
-                if proc.returncode != 0 or not graded.is_file():
-                    status, note = _failure(proc.stdout + proc.stderr)
-                    outcome.status = status
-                    outcome.notes.append(note)
-                    continue
-                timed_out = _timed_out_cells(graded)
-                if timed_out:
-                    outcome.notes.append("timed out: " + ", ".join(timed_out))
-        _scores(course, outcomes)
-        for name in names:
-            nbgrader(course, "generate_feedback", name, "--force", check=False)
-        out.mkdir(parents=True, exist_ok=True)
-        if (course / "feedback").is_dir():
-            shutil.copytree(course / "feedback", out / "feedback", dirs_exist_ok=True)
+        # Each job grades its share of the class in a course directory of its own (its own
+        # gradebook), so that parallel autograde runs never write to one database at once.
+        shares = [(students[i::jobs], Path(tmp) / f"course{i}") for i in range(jobs)]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(lambda share: _grade_share(submissions, out, share[0], names, share[1], timeout), shares))
+    outcomes = sorted((o for share in results for o in share), key=lambda o: (o.student, names.index(o.assignment)))
     _write_grades(out / "grades.csv", outcomes)
     (out / "report.txt").write_text(report(outcomes))
+    return outcomes
+
+
+def _grade_share(
+    submissions: Path, out: Path, students: list[str], names: list[str], course: Path, timeout: int | None
+) -> list[Outcome]:
+    """Autograde ``students`` in the scratch course directory ``course``; feedback goes to ``out/feedback``."""
+    course = make_course_directory(course, names, timeout=timeout)
+    expected_tests = {}
+    for name in names:
+        nbgrader(course, "generate_assignment", name, "--force")
+        expected_tests[name] = _grade_ids(json.loads((course / "solutions" / name / f"{name}.ipynb").read_text()))
+    nbgrader(course, "db", "student", "import", _write_roster(course, students))
+    outcomes: list[Outcome] = []
+    for student in students:
+        for name in names:
+            outcome = Outcome(student, name)
+            outcomes.append(outcome)
+            notebook = submissions / student / name / f"{name}.ipynb"
+            if not notebook.is_file():
+                outcome.status, outcome.notes = "missing", [f"no {name}/{name}.ipynb"]
+                continue
+            reason = _is_notebook(notebook)
+            if reason:
+                outcome.status, outcome.notes = "not a notebook", [reason]
+                continue
+            shutil.copytree(submissions / student / name, course / "submitted" / student / name)
+            proc = nbgrader(course, "autograde", name, "--student", student, "--force", check=False)
+            graded = course / "autograded" / student / name / f"{name}.ipynb"
+            missing_tests = sorted(expected_tests[name] - _grade_ids(json.loads(notebook.read_text(encoding="utf-8"))))
+            if missing_tests:
+                outcome.notes.append("test cells deleted (scored 0): " + ", ".join(missing_tests))
+            extra = sorted(p.name for p in notebook.parent.iterdir() if p != notebook)
+            if extra:
+                outcome.notes.append("extra files ignored: " + ", ".join(extra))
+            if proc.returncode != 0 or not graded.is_file():
+                outcome.status, note = _failure(proc.stdout + proc.stderr)
+                outcome.notes.append(note)
+                continue
+            timed_out = _timed_out_cells(graded)
+            if timed_out:
+                outcome.notes.append("timed out: " + ", ".join(timed_out))
+    _scores(course, outcomes)
+    for name in names:
+        nbgrader(course, "generate_feedback", name, "--force", check=False)
+    if (course / "feedback").is_dir():
+        shutil.copytree(course / "feedback", out / "feedback", dirs_exist_ok=True)
     return outcomes
 
 
@@ -265,9 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="folder for grades.csv, report.txt and feedback/")
     parser.add_argument("--assignment", action="append", dest="names", help="grade only this assignment (repeatable)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: nbgrader_config.py)")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1; up to the number of cores)")
     parser.add_argument("--regex", default=ZIP_REGEX, help="for a zip: entry names, with groups student_id, file_id, timestamp")
     args = parser.parse_args(argv)
-    outcomes = grade(args.submissions, args.out, names=args.names, timeout=args.timeout, regex=args.regex)
+    outcomes = grade(args.submissions, args.out, names=args.names, timeout=args.timeout, regex=args.regex, jobs=args.jobs)
     print(report(outcomes), end="")
     print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
 
