@@ -82,6 +82,7 @@ def jupyterlab(tmp_path):
 
 
 def test_student_notebook_runs_in_jupyterlab_and_its_slider_moves(jupyterlab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     notebook_path = jupyterlab["root"] / f"{NAME}.ipynb"
@@ -91,10 +92,17 @@ def test_student_notebook_runs_in_jupyterlab_and_its_slider_moves(jupyterlab):
             str(jupyterlab["profile"]), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000},
         )
+        page = context.new_page()
         try:
-            page = context.new_page()
             page.goto(jupyterlab["url"])
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+            # A fresh JupyterLab may ask which kernel to start: take the notebook's own (Python 3).
+            select = page.locator(".jp-Dialog button", has_text="Select")
+            try:
+                select.wait_for(timeout=10_000)
+                select.click()
+            except PlaywrightTimeout:  # no dialog: the kernel started by itself
+                pass
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
@@ -123,6 +131,10 @@ def test_student_notebook_runs_in_jupyterlab_and_its_slider_moves(jupyterlab):
             page.screenshot(path=str(SCREENSHOTS / "jupyterlab_02_slider.png"))
             page.keyboard.press("Control+s")
             time.sleep(2)
+        except Exception:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "jupyterlab_failure.png"), full_page=True)
+            raise
         finally:
             context.close()
     assert after != before, f"the slider's readout did not move: {before!r} -> {after!r}"
