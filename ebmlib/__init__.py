@@ -23,6 +23,9 @@ Modules, one concept each:
 ``energies``     closed-form energies: Gaussian, Gaussian mixture, double well
 ``partition``    log Z by enumeration and quadrature; Boltzmann weights and thermodynamics
 ``ising``        the 2-D Ising model: enumeration, checkerboard Metropolis, Onsager's solution
+``samplers``     MCMC over a batch of chains: ULA, MALA, HMC, Metropolis, parallel tempering
+``diagnostics``  autocorrelation, ESS, R-hat and MCSE for MCMC chains, as ArviZ defines them
+``score``        noise-conditional score models, annealed Langevin, diffusion, guidance
 ``datasets``     generated 2-D toy data
 ``plotting``     the course's figures (imported by notebooks, never by the core)
 ``widgets``      the course's sliders (imported by notebooks, never by the core)
