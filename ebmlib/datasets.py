@@ -1,4 +1,6 @@
-r"""Generated 2-D toy data sets: eight Gaussians, two moons, rings, checkerboard, swiss roll.
+r"""Data sets: generated 2-D toys; binary bars-and-stripes and binarized 8 x 8 digits.
+
+2-D toys: eight Gaussians, two moons, rings, checkerboard, swiss roll.
 
 Each function is ``f(n, *, generator=None)`` and returns an i.i.d. sample as a tensor of
 shape (n, 2) in the default floating dtype: the same generator state gives the same data.
@@ -14,6 +16,11 @@ generative models", ICLR 2019 (the eight Gaussians, rings and checkerboard toys)
 F. Pedregosa et al., scikit-learn (2011): ``make_moons`` and ``make_swiss_roll``.
 
 Introduced in notebook 04_contrastive_divergence (used again in 05, 07 and 08).
+
+Binary data for Boltzmann machines (notebook 06_boltzmann_machines): :func:`bars_and_stripes`
+(D. J. C. MacKay, *Information Theory, Inference, and Learning Algorithms*, 2003, ch. 43) and
+:func:`binarized_digits`, the 1797 handwritten 8 x 8 digits that ship inside scikit-learn
+(``sklearn.datasets.load_digits``; UCI "Optical Recognition of Handwritten Digits"), thresholded.
 """
 
 from __future__ import annotations
@@ -26,7 +33,18 @@ import torch
 from ebmlib._validation import check_int, check_positive
 from ebmlib.energies import GaussianMixture
 
-__all__ = ["eight_gaussians", "eight_gaussians_mixture", "two_moons", "rings", "checkerboard", "swiss_roll"]
+__all__ = [
+    "eight_gaussians",
+    "eight_gaussians_mixture",
+    "two_moons",
+    "rings",
+    "checkerboard",
+    "swiss_roll",
+    "bars_and_stripes",
+    "binarized_digits",
+]
+
+DIGITS_N_TRAIN = 1500  #: binarized_digits(split="train") is the first 1500 images, "test" the other 297
 
 
 def _check_noise(noise) -> float:
@@ -132,3 +150,51 @@ def swiss_roll(n: int, *, noise: float = 0.1, generator: torch.Generator | None 
     t = 1.5 * math.pi * (1 + 2 * _uniform(n, generator))
     x = torch.stack([t * t.cos(), t * t.sin()], dim=1) / 5
     return _finish(x, noise, generator)
+
+
+def bars_and_stripes(n: int | None = None, *, size: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Binary ``size x size`` images in which every row is all on or all off, or every column is.
+
+    There are :math:`2 \cdot 2^{\text{size}} - 2` distinct patterns (the blank and the full image
+    are both bars and stripes); each row of the result is one image flattened row by row, shape
+    (m, size * size), entries 0. or 1. in the default dtype.
+
+    ``n=None`` returns every distinct pattern once (stripes first, then bars, each ordered by the
+    binary number of its lines); an int ``n`` draws ``n`` patterns uniformly from them, so the best
+    possible average log-likelihood is :math:`-\log(2^{\text{size}+1} - 2)`.
+    """
+    size = check_int(size, "size")
+    lines = ((torch.arange(2**size)[:, None] >> torch.arange(size)) & 1).bool()  # (2^size, size)
+    stripes = lines[:, :, None].expand(-1, size, size)  # row r all equal to lines[k, r]
+    bars = lines[:, None, :].expand(-1, size, size)  # column c all equal to lines[k, c]
+    patterns = torch.cat([stripes, bars[1:-1]]).reshape(-1, size * size).to(torch.get_default_dtype())
+    if n is None:
+        return patterns
+    n = check_int(n, "n")
+    return patterns[torch.randint(0, patterns.shape[0], (n,), generator=generator)]
+
+
+def binarized_digits(
+    split: str | None = None, *, threshold: float = 0.5, return_labels: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    r"""scikit-learn's bundled 8 x 8 digits as binary vectors: pixel on when its intensity / 16 > ``threshold``.
+
+    Shape (n, 64), entries 0. or 1. in the default dtype, pixels row by row. Read from the copy
+    inside scikit-learn (``sklearn.datasets.load_digits``): nothing is downloaded.
+
+    ``split``: None (all 1797 images), ``"train"`` (the first 1500) or ``"test"`` (the last 297);
+    the digits cycle through the classes, so both hold every class about equally.
+    With ``return_labels`` also the digit of each image, an int64 tensor of shape (n,).
+    """
+    from sklearn.datasets import load_digits
+
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
+    rows = {None: slice(None), "train": slice(0, DIGITS_N_TRAIN), "test": slice(DIGITS_N_TRAIN, None)}
+    if split not in rows:
+        raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
+    digits = load_digits()
+    x = torch.as_tensor(digits.data[rows[split]] / 16.0 > threshold).to(torch.get_default_dtype())
+    if return_labels:
+        return x, torch.as_tensor(digits.target[rows[split]], dtype=torch.int64)
+    return x

@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from ebmlib.datasets import checkerboard, eight_gaussians, eight_gaussians_mixture, rings, swiss_roll, two_moons
+from ebmlib.datasets import (
+    bars_and_stripes,
+    binarized_digits,
+    checkerboard,
+    eight_gaussians,
+    eight_gaussians_mixture,
+    rings,
+    swiss_roll,
+    two_moons,
+)
 
 DATASETS = [eight_gaussians, two_moons, rings, checkerboard, swiss_roll]
 
@@ -123,3 +132,53 @@ def test_noise_spreads_points_by_its_standard_deviation():
     noisy = rings(n, noise=s, generator=_gen(9)).double()
     diff = noisy - clean
     assert (diff.var(0) - s**2).abs().max() < 5 * s**2 * math.sqrt(2 / n)
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_bars_and_stripes_lists_every_pattern_once(size):
+    x = bars_and_stripes(size=size)
+    assert x.shape == (2 ** (size + 1) - 2, size * size) and x.dtype == torch.get_default_dtype()
+    assert len({tuple(row.tolist()) for row in x}) == len(x)  # distinct
+    images = x.reshape(-1, size, size)
+    rows_constant = (images == images[:, :, :1]).all(dim=(1, 2))  # stripes: each row all on or all off
+    columns_constant = (images == images[:, :1, :]).all(dim=(1, 2))  # bars
+    assert (rows_constant | columns_constant).all()
+    # and every image with constant rows or constant columns is there: 2^size of each, blank and full shared
+    assert int(rows_constant.sum()) == 2**size and int(columns_constant.sum()) == 2**size
+
+
+def test_bars_and_stripes_samples_are_uniform_over_the_patterns():
+    n = 6000
+    patterns = bars_and_stripes(size=3)
+    x = bars_and_stripes(n, size=3, generator=_gen(10))
+    index = (x[:, None, :] == patterns[None]).all(-1).double().argmax(1)
+    assert ((x[:, None, :] == patterns[None]).all(-1).sum(1) == 1).all()  # every draw is one of the patterns
+    share = torch.bincount(index, minlength=14).double() / n
+    p = 1 / 14
+    assert ((share - p).abs() < 5 * math.sqrt(p * (1 - p) / n)).all()
+    assert torch.equal(x, bars_and_stripes(n, size=3, generator=_gen(10)))
+
+
+def test_binarized_digits_threshold_scikit_learns_bundled_digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = binarized_digits(return_labels=True)
+    assert x.shape == (1797, 64) and y.shape == (1797,) and y.dtype == torch.int64
+    assert torch.equal(x, torch.as_tensor(digits.data / 16 > 0.5).to(x.dtype))
+    assert torch.equal(y, torch.as_tensor(digits.target))
+    train, test = binarized_digits("train"), binarized_digits("test")
+    assert train.shape == (1500, 64) and test.shape == (297, 64)
+    assert torch.equal(torch.cat([train, test]), x)
+    assert binarized_digits(threshold=0.0).sum() > x.sum()  # a lower threshold turns more pixels on
+
+
+def test_binary_data_bad_arguments_raise_naming_them():
+    with pytest.raises(ValueError, match="size"):
+        bars_and_stripes(size=0)
+    with pytest.raises(ValueError, match="n must"):
+        bars_and_stripes(0)
+    with pytest.raises(ValueError, match="split"):
+        binarized_digits("validation")
+    with pytest.raises(ValueError, match="threshold"):
+        binarized_digits(threshold=1.5)

@@ -1,0 +1,424 @@
+r"""Restricted Boltzmann machines with binary units: free energy, block Gibbs, CD-k and PCD, log Z.
+
+.. math::
+
+    E(v, h) = -v^\top W h - b^\top v - c^\top h, \qquad p(v, h) = e^{-E(v, h)} / Z,
+
+with :math:`v \in \{0,1\}^{n_v}`, :math:`h \in \{0,1\}^{n_h}`. No visible-visible or hidden-hidden
+couplings, so both conditionals factorise, :math:`p(h_j = 1 \mid v) = \sigma(c_j + v^\top W_{:j})`
+and :math:`p(v_i = 1 \mid h) = \sigma(b_i + W_{i:} h)`, and the hidden units sum out in closed form,
+
+.. math::
+
+    F(v) = -\log \sum_h e^{-E(v, h)} = -b^\top v - \sum_j \log\bigl(1 + e^{c_j + v^\top W_{:j}}\bigr),
+    \qquad p(v) = e^{-F(v)} / Z.
+
+:math:`\log Z` is exact by summing over the smaller layer (at most :data:`MAX_EXACT_STATES`
+states) and estimated by annealed importance sampling (:mod:`ebmlib.ais`) otherwise.
+
+A functional core (``energy``, ``free_energy``, ``p_h_given_v``, ``gradient``,
+``log_partition_exact``, ``pseudo_likelihood``: plain functions of ``W, b, c``) sits under the
+:class:`RBM` class, whose methods call them and add sampling and training.
+
+Introduced in notebook 06_boltzmann_machines.
+
+References
+----------
+.. [1] P. Smolensky, "Information processing in dynamical systems: foundations of harmony theory", 1986.
+.. [2] G. E. Hinton, "Training products of experts by minimizing contrastive divergence",
+   Neural Computation 14(8), 2002 (CD-k).
+.. [3] T. Tieleman, "Training restricted Boltzmann machines using approximations to the likelihood
+   gradient", ICML 2008 (PCD).
+.. [4] G. E. Hinton, "A practical guide to training restricted Boltzmann machines", UTML TR 2010-003.
+.. [5] R. Salakhutdinov and I. Murray, "On the quantitative analysis of deep belief networks", ICML 2008 (AIS).
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ebmlib._validation import as_tensor, check_finite, check_int, check_nonempty, check_positive
+from ebmlib.ais import AISResult, ais_rbm
+
+__all__ = [
+    "MAX_EXACT_STATES",
+    "RBM",
+    "binary_states",
+    "check_binary",
+    "energy",
+    "free_energy",
+    "gradient",
+    "log_partition_exact",
+    "p_h_given_v",
+    "p_v_given_h",
+    "pseudo_likelihood",
+    "sample_bernoulli",
+    "softplus",
+]
+
+MAX_EXACT_STATES = 2**25  #: the most states an exact log Z sums over
+
+
+def softplus(x: Tensor) -> Tensor:
+    r""":math:`\log(1 + e^x)`, exact to the last bit in float64 (``F.softplus`` returns x above 20 by default)."""
+    return F.softplus(x, threshold=40.0)
+
+
+def binary_states(n: int, start: int = 0, stop: int | None = None, *, dtype=None, device=None) -> Tensor:
+    """The binary vectors with indices ``start, ..., stop - 1`` of all ``2**n``, shape (stop - start, n).
+
+    Row ``k`` holds the bits of ``k``, least significant first; the default is all ``2**n`` rows.
+    """
+    stop = 2**n if stop is None else stop
+    index = torch.arange(start, stop, device=device)
+    bits = torch.arange(n, device=device)
+    return ((index[:, None] >> bits) & 1).to(dtype or torch.get_default_dtype())
+
+
+def sample_bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""Independent draws :math:`x = [u < p]`, :math:`u \sim U[0, 1)` by ``torch.rand``, as 0./1. in ``p``'s dtype.
+
+    (Several times faster than ``torch.bernoulli`` on the CPU, and reproducible by hand.)
+    """
+    return torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device).lt_(p)
+
+
+def check_binary(v, name: str, n_columns: int, like: Tensor) -> Tensor:
+    """``v`` as a non-empty (n, n_columns) tensor of 0s and 1s in the dtype and device of ``like``."""
+    v = as_tensor(v, name)
+    if v.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, {n_columns}), got shape {tuple(v.shape)}")
+    check_nonempty(v, name)
+    if v.shape[1] != n_columns:
+        raise ValueError(f"{name} must have {n_columns} columns, one per unit, got {v.shape[1]}")
+    if not ((v == 0) | (v == 1)).all():
+        raise ValueError(f"{name} must be binary: every entry 0 or 1 (binarize the data first)")
+    return v.to(dtype=like.dtype, device=like.device)
+
+
+# --- the functional core: plain functions of the parameters (W, b, c) ------------------------------
+def energy(v, h, W: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    r""":math:`E(v, h) = -v^\top W h - b^\top v - c^\top h` for v (n, n_visible), h (n, n_hidden): shape (n,)."""
+    v, h = check_binary(v, "v", W.shape[0], W), check_binary(h, "h", W.shape[1], W)
+    if v.shape[0] != h.shape[0]:
+        raise ValueError(f"v and h must have the same number of rows, got {v.shape[0]} and {h.shape[0]}")
+    return -((v @ W) * h).sum(1) - v @ b - h @ c
+
+
+def free_energy(v, W: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    r""":math:`F(v) = -\log \sum_h e^{-E(v,h)} = -b^\top v - \sum_j \operatorname{softplus}(c_j + v^\top W_{:j})`, shape (n,)."""
+    return _free_energy(check_binary(v, "v", W.shape[0], W), W, b, c)
+
+
+def _free_energy(v: Tensor, W: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    return -v @ b - softplus(torch.addmm(c, v, W)).sum(-1)
+
+
+def p_h_given_v(v, W: Tensor, c: Tensor) -> Tensor:
+    r""":math:`p(h_j = 1 \mid v) = \sigma(c_j + v^\top W_{:j})`, shape (n, n_hidden); ``v`` may hold means."""
+    return torch.sigmoid(torch.addmm(c, as_tensor(v, "v").to(W), W))
+
+
+def p_v_given_h(h, W: Tensor, b: Tensor) -> Tensor:
+    r""":math:`p(v_i = 1 \mid h) = \sigma(b_i + W_{i:} h)`, shape (n, n_visible); ``h`` may hold means."""
+    return torch.sigmoid(torch.addmm(b, as_tensor(h, "h").to(W), W.T))
+
+
+def gradient(v_pos, v_neg, W: Tensor, b: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The log-likelihood gradient estimate from data ``v_pos`` and model samples ``v_neg``: (dW, db, dc).
+
+    .. math::
+
+        \Delta W = \langle v\, p(h{=}1 \mid v)^\top \rangle_{\rm pos} - \langle v\, p(h{=}1 \mid v)^\top \rangle_{\rm neg},\quad
+        \Delta b = \langle v \rangle_{\rm pos} - \langle v \rangle_{\rm neg},\quad
+        \Delta c = \langle p(h{=}1 \mid v) \rangle_{\rm pos} - \langle p(h{=}1 \mid v) \rangle_{\rm neg},
+
+    averages over the rows of each batch: :math:`-\nabla_\theta` of
+    :math:`\langle F(v) \rangle_{\rm pos} - \langle F(v) \rangle_{\rm neg}`. The exact
+    gradient of :math:`\langle \log p(v) \rangle_{\rm data}` when ``v_neg`` are exact model draws
+    (in expectation); CD-k and PCD plug in chains that are only approximately so.
+    """
+    v_pos, v_neg = check_binary(v_pos, "v_pos", W.shape[0], W), check_binary(v_neg, "v_neg", W.shape[0], W)
+    p_pos, p_neg = p_h_given_v(v_pos, W, c), p_h_given_v(v_neg, W, c)
+    dW = v_pos.T @ p_pos / v_pos.shape[0] - v_neg.T @ p_neg / v_neg.shape[0]  # (n_visible, n_hidden)
+    return dW, v_pos.mean(0) - v_neg.mean(0), p_pos.mean(0) - p_neg.mean(0)
+
+
+def log_partition_exact(W: Tensor, b: Tensor, c: Tensor, sum_over: str | None = None) -> Tensor:
+    r"""Exact :math:`\log Z`, float64: enumerate one layer, sum the other out in closed form.
+
+    Over the hidden states (the default when ``n_hidden <= n_visible``, or ``sum_over="hidden"``),
+
+    .. math:: \log Z = \log \sum_h \exp\Bigl(c^\top h + \sum_i \operatorname{softplus}(b_i + W_{i:} h)\Bigr),
+
+    and over the visible states :math:`\log \sum_v e^{-F(v)}`; by log-sum-exp in chunks of states.
+    More than :data:`MAX_EXACT_STATES` states: a ``ValueError`` (use AIS).
+    """
+    n_visible, n_hidden = W.shape
+    if sum_over is None:
+        sum_over = "hidden" if n_hidden <= n_visible else "visible"
+    if sum_over not in ("hidden", "visible"):
+        raise ValueError(f"sum_over must be 'hidden', 'visible' or None, got {sum_over!r}")
+    W, b, c = (t.to(torch.float64) for t in (W, b, c))
+    if sum_over == "visible":  # enumerate v and sum h out: the same sum with the layers' roles swapped
+        W, b, c = W.T, c, b
+    n, m = W.shape  # m units enumerated, n summed out
+    if 2**m > MAX_EXACT_STATES:
+        raise ValueError(f"method='exact' would sum over 2^{m} {sum_over} states, more than 2^25; use AIS: method='ais'")
+    chunk = max(1, 2**22 // n)
+    total = []
+    for start in range(0, 2**m, chunk):
+        h = binary_states(m, start, min(2**m, start + chunk), dtype=torch.float64, device=W.device)
+        total.append(torch.logsumexp(h @ c + softplus(torch.addmm(b, h, W.T)).sum(1), dim=0))
+    return torch.logsumexp(torch.stack(total), dim=0)
+
+
+def pseudo_likelihood(v, W: Tensor, b: Tensor, c: Tensor, *, index=None, generator: torch.Generator | None = None) -> Tensor:
+    r"""The log pseudo-likelihood estimate of scikit-learn's ``BernoulliRBM.score_samples``, shape (n,).
+
+    For each row flip one bit :math:`i` to get :math:`\tilde v`, and return
+    :math:`n_v \log \sigma\bigl(F(\tilde v) - F(v)\bigr) = n_v \log p(v_i \mid v_{-i})`, an
+    unbiased estimate of :math:`\sum_i \log p(v_i \mid v_{-i})` when :math:`i` is uniform.
+    ``index``: None (draw :math:`i` uniformly with ``generator``), a tensor of shape (n,) of bit
+    indices (to match scikit-learn: ``RandomState(seed).randint(0, n_visible, n)``), or ``"all"``
+    for the exact sum :math:`\sum_i \log p(v_i \mid v_{-i})`.
+    """
+    v = check_binary(v, "v", W.shape[0], W)
+    n, n_v = v.shape
+    if isinstance(index, str):
+        if index != "all":
+            raise ValueError(f"index must be None, a tensor of shape (n,) or 'all', got {index!r}")
+        flip = 1 - 2 * v  # (n, n_v): +1 where a bit turns on, -1 where it turns off
+        a = torch.addmm(c, v, W)  # (n, n_hidden)
+        a_flipped = a[:, None, :] + flip[:, :, None] * W[None]  # (n, n_v, n_hidden)
+        delta = -flip * b - softplus(a_flipped).sum(-1) + softplus(a).sum(-1, keepdim=True)  # F(v~_i) - F(v)
+        return -softplus(-delta).sum(1)
+    if index is None:
+        index = torch.randint(0, n_v, (n,), generator=generator, device=v.device)
+    index = torch.as_tensor(index, device=v.device)
+    if index.shape != (n,) or index.is_floating_point() or (index < 0).any() or (index >= n_v).any():
+        raise ValueError(f"index must hold {n} integers in [0, {n_v}), got shape {tuple(index.shape)}, {index.dtype}")
+    rows = torch.arange(n, device=v.device)
+    v_flipped = v.clone()
+    v_flipped[rows, index] = 1 - v_flipped[rows, index]
+    return -n_v * softplus(-(_free_energy(v_flipped, W, b, c) - _free_energy(v, W, b, c)))
+
+
+class RBM:
+    r"""A binary restricted Boltzmann machine, :math:`E(v, h) = -v^\top W h - b^\top v - c^\top h`.
+
+    Parameters
+    ----------
+    n_visible, n_hidden : int
+        Numbers of visible and hidden units (> 0).
+    generator : torch.Generator or None
+        Draws the initial weights :math:`W_{ij} \sim \mathcal N(0, 0.01^2)` (biases start at 0);
+        kept as the default generator of every later random call (sampling, ``fit``, AIS).
+    dtype, device :
+        Of the parameters; default: torch's default dtype, CPU.
+
+    Attributes
+    ----------
+    W : Tensor of shape (n_visible, n_hidden)
+    b : Tensor of shape (n_visible,), the visible biases
+    c : Tensor of shape (n_hidden,), the hidden biases
+    chains : Tensor of shape (n_chains, n_hidden) or None
+        The persistent chains of PCD (their hidden states), kept between calls of ``fit``.
+
+    With scikit-learn's ``BernoulliRBM``: ``W = components_.T``, ``b = intercept_visible_``,
+    ``c = intercept_hidden_``.
+    """
+
+    def __init__(self, n_visible: int, n_hidden: int, generator: torch.Generator | None = None, *, dtype=None, device=None):
+        n_visible = check_int(n_visible, "n_visible")
+        n_hidden = check_int(n_hidden, "n_hidden")
+        dtype = dtype or torch.get_default_dtype()
+        self.generator = generator
+        self.W = 0.01 * torch.randn(n_visible, n_hidden, generator=generator, dtype=dtype, device=device)
+        self.b = torch.zeros(n_visible, dtype=dtype, device=device)
+        self.c = torch.zeros(n_hidden, dtype=dtype, device=device)
+        self.chains = None
+
+    @classmethod
+    def from_parameters(cls, W, b, c, generator: torch.Generator | None = None) -> RBM:
+        """An RBM with the given ``W`` (n_visible, n_hidden), ``b`` (n_visible,) and ``c`` (n_hidden,)."""
+        W = check_finite(as_tensor(W, "W"), "W")
+        if W.ndim != 2 or W.numel() == 0:
+            raise ValueError(f"W must have shape (n_visible, n_hidden) with both > 0, got shape {tuple(W.shape)}")
+        rbm = cls(W.shape[0], W.shape[1], dtype=W.dtype, device=W.device)
+        rbm.generator = generator
+        for name, value, size in [("b", b, W.shape[0]), ("c", c, W.shape[1])]:
+            value = check_finite(as_tensor(value, name).to(W), name)
+            if value.shape != (size,):
+                raise ValueError(f"{name} must have shape ({size},), got shape {tuple(value.shape)}")
+            setattr(rbm, name, value.clone())
+        rbm.W = W.clone()
+        return rbm
+
+    @property
+    def n_visible(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.W.shape[1]
+
+    def __repr__(self) -> str:
+        return f"RBM(n_visible={self.n_visible}, n_hidden={self.n_hidden})"
+
+    def _visible(self, v, name: str = "v") -> Tensor:
+        return check_binary(v, name, self.n_visible, self.W)
+
+    def energy(self, v, h) -> Tensor:
+        """:func:`energy` of this RBM, shape (n,)."""
+        return energy(v, h, self.W, self.b, self.c)
+
+    def free_energy(self, v) -> Tensor:
+        """:func:`free_energy` of this RBM, shape (n,)."""
+        return free_energy(v, self.W, self.b, self.c)
+
+    # --- conditionals and block Gibbs -------------------------------------------------------------
+    def p_h_given_v(self, v) -> Tensor:
+        """:func:`p_h_given_v` of this RBM, shape (n, n_hidden)."""
+        return p_h_given_v(v, self.W, self.c)
+
+    def p_v_given_h(self, h) -> Tensor:
+        """:func:`p_v_given_h` of this RBM, shape (n, n_visible)."""
+        return p_v_given_h(h, self.W, self.b)
+
+    def sample_h(self, v, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draw :math:`h \\sim p(h \\mid v)`, every unit at once (:func:`sample_bernoulli`), shape (n, n_hidden)."""
+        return sample_bernoulli(self.p_h_given_v(self._visible(v)), generator or self.generator)
+
+    def sample_v(self, h, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draw :math:`v \\sim p(v \\mid h)`, every unit at once (:func:`sample_bernoulli`), shape (n, n_visible)."""
+        return sample_bernoulli(self.p_v_given_h(check_binary(h, "h", self.n_hidden, self.W)), generator or self.generator)
+
+    def gibbs(self, v, k: int = 1, *, generator: torch.Generator | None = None, return_chain: bool = False) -> Tensor:
+        r"""``k`` steps of block Gibbs sampling :math:`v \to h \sim p(h\mid v) \to v' \sim p(v \mid h)`.
+
+        Returns the visible states after ``k`` steps, shape (n, n_visible), or with
+        ``return_chain`` every step's visible state, shape (n_chains, k, n_visible).
+        """
+        v = self._visible(v)
+        k = check_int(k, "k")
+        generator = generator or self.generator
+        chain = []
+        for _ in range(k):
+            h = sample_bernoulli(torch.sigmoid(torch.addmm(self.c, v, self.W)), generator=generator)
+            v = sample_bernoulli(torch.sigmoid(torch.addmm(self.b, h, self.W.T)), generator=generator)
+            chain.append(v)
+        return torch.stack(chain, dim=1) if return_chain else v
+
+    # --- learning -------------------------------------------------------------------------------
+    def gradient(self, v_pos, v_neg) -> tuple[Tensor, Tensor, Tensor]:
+        """:func:`gradient` at this RBM's parameters: (dW, db, dc)."""
+        return gradient(v_pos, v_neg, self.W, self.b, self.c)
+
+    def contrastive_divergence(self, v_pos, lr: float, k: int = 1, *, h_start=None, generator=None) -> Tensor:
+        r"""One CD-k (or PCD) update :math:`\theta \leftarrow \theta + \text{lr} \cdot \Delta\theta`, in place.
+
+        The negative chain starts at :math:`h_0 \sim p(h \mid v_{\rm pos})` (CD-k) or at the
+        hidden states ``h_start`` (PCD's persistent chains), takes ``k`` steps
+        :math:`v_t \sim p(v \mid h_{t-1})`, :math:`h_t \sim p(h \mid v_t)`, and :math:`v_k` enters
+        :meth:`gradient`. Draws, in order: :math:`h_0` (CD only), then :math:`v_t, h_t` for each step,
+        each by :func:`sample_bernoulli`. Returns :math:`h_k`, shape (n_chains, n_hidden).
+        """
+        v_pos = self._visible(v_pos, "v_pos")
+        h = None if h_start is None else check_binary(h_start, "h_start", self.n_hidden, self.W)
+        with torch.inference_mode():  # no autograd bookkeeping: this loop is bound by per-op overhead
+            h = self._cd_update(v_pos, h, check_positive(lr, "lr"), check_int(k, "k"), generator or self.generator)
+        return h.clone()  # a normal tensor again, usable outside inference mode
+
+    def _cd_update(self, v_pos: Tensor, h: Tensor | None, lr: float, k: int, generator) -> Tensor:
+        W, b, c = self.W, self.b, self.c
+        p_pos = torch.addmm(c, v_pos, W).sigmoid_()  # p(h = 1 | v_pos), (n_pos, n_hidden)
+        if h is None:
+            h = sample_bernoulli(p_pos, generator)
+        for _ in range(k):
+            v_neg = sample_bernoulli(torch.addmm(b, h, W.T).sigmoid_(), generator)  # (n_chains, n_visible)
+            p_neg = torch.addmm(c, v_neg, W).sigmoid_()  # (n_chains, n_hidden)
+            h = sample_bernoulli(p_neg, generator)
+        n_pos, n_neg = v_pos.shape[0], v_neg.shape[0]
+        W.addmm_(v_pos.T, p_pos, alpha=lr / n_pos).addmm_(v_neg.T, p_neg, alpha=-lr / n_neg)
+        if n_pos == n_neg:  # one op fewer per bias: this loop is bound by per-op overhead
+            b.add_((v_pos - v_neg).sum(0), alpha=lr / n_pos)
+            c.add_((p_pos - p_neg).sum(0), alpha=lr / n_pos)
+        else:
+            b.add_(v_pos.mean(0) - v_neg.mean(0), alpha=lr)
+            c.add_(p_pos.mean(0) - p_neg.mean(0), alpha=lr)
+        return h
+
+    def fit(self, v, epochs: int, batch_size: int, lr: float, k: int = 1, persistent: bool = False, *,
+            shuffle: bool = True, generator: torch.Generator | None = None, progress: bool = True) -> RBM:
+        r"""Train by CD-k (``persistent=False``) or PCD-k (``persistent=True``), continuing from the current weights.
+
+        Each epoch visits the rows of ``v`` in minibatches of ``batch_size`` (shuffled unless
+        ``shuffle=False``) and applies :meth:`contrastive_divergence` with learning rate ``lr``.
+        PCD keeps ``batch_size`` persistent chains in :attr:`chains` (started from the data).
+        Shows a ``tqdm.auto`` progress bar over epochs unless ``progress=False``. Returns ``self``.
+        """
+        v = self._visible(v)
+        epochs = check_int(epochs, "epochs")
+        batch_size = check_int(batch_size, "batch_size")
+        lr, k = check_positive(lr, "lr"), check_int(k, "k")
+        generator = generator or self.generator
+        n = v.shape[0]
+        if persistent and (self.chains is None or self.chains.shape[0] != batch_size):
+            start = v[torch.randint(0, n, (batch_size,), generator=generator, device=v.device)]
+            self.chains = sample_bernoulli(self.p_h_given_v(start), generator=generator)
+        epoch_range = range(epochs)
+        if progress:
+            from tqdm.auto import tqdm
+
+            epoch_range = tqdm(epoch_range, desc="RBM.fit", leave=False)
+        with torch.inference_mode():  # no autograd bookkeeping: this loop is bound by per-op overhead
+            for _ in epoch_range:
+                data = v[torch.randperm(n, generator=generator, device=v.device)] if shuffle else v
+                for batch in data.split(batch_size):
+                    h = self._cd_update(batch, self.chains if persistent else None, lr, k, generator)
+                    if persistent:
+                        self.chains = h
+        if persistent:
+            self.chains = self.chains.clone()  # a normal tensor again, usable outside inference mode
+        return self
+
+    # --- log Z and likelihoods ------------------------------------------------------------------
+    def log_partition(self, method: str = "exact", *, sum_over: str | None = None, n_chains: int = 100,
+                      betas=1000, n_runs: int = 4, base_bias=None, generator=None, progress: bool = False):
+        r"""The log partition function :math:`\log Z = \log \sum_{v,h} e^{-E(v,h)}`, in float64.
+
+        ``method="exact"``: :func:`log_partition_exact`, summing over the smaller layer (or
+        ``sum_over="hidden"`` / ``"visible"``), a float64 0-d tensor.
+
+        ``method="ais"`` returns an :class:`ebmlib.ais.AISResult` (``log_z``, ``std`` over
+        ``n_runs`` runs of ``n_chains`` chains, ...) from :func:`ebmlib.ais.ais_rbm`, annealing from
+        independent visible units with bias ``base_bias`` (default :math:`b`; the logits of the
+        data's pixel means are better). ``betas`` is a count (evenly spaced) or a schedule from 0 to 1.
+        """
+        if method == "exact":
+            return log_partition_exact(self.W, self.b, self.c, sum_over)
+        if method == "ais":
+            return ais_rbm(self.W, self.b, self.c, n_chains, betas, n_runs=n_runs, base_bias=base_bias,
+                           generator=generator or self.generator, progress=progress)
+        raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+
+    def log_likelihood(self, v, method: str = "exact", *, log_z=None, **ais_options) -> Tensor:
+        r""":math:`\log p(v) = -F(v) - \log Z`, shape (n,), float64.
+
+        ``log_z`` reuses a value already computed; otherwise :meth:`log_partition` with ``method``
+        (and ``ais_options`` for AIS). With AIS, :math:`\log \hat Z` is biased low, so the
+        log-likelihood is biased high.
+        """
+        v = self._visible(v)
+        if log_z is None:
+            log_z = self.log_partition(method, **ais_options)
+            log_z = log_z.log_z if isinstance(log_z, AISResult) else log_z
+        return -_free_energy(v, self.W, self.b, self.c).to(torch.float64) - torch.as_tensor(log_z, dtype=torch.float64)
+
+    def pseudo_likelihood(self, v, *, index=None, generator: torch.Generator | None = None) -> Tensor:
+        """:func:`pseudo_likelihood` of this RBM (scikit-learn's ``score_samples``), shape (n,)."""
+        return pseudo_likelihood(v, self.W, self.b, self.c, index=index, generator=generator or self.generator)
