@@ -31,12 +31,16 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
 
     Each function is replaced in the module that defines it, in every loaded module of its
     package that re-exports it, and in ``namespace`` (pass ``globals()`` from a notebook) wherever
-    a name there is bound to it. Everything is restored on exit, whatever happens.
+    a name there is bound to it. A method (``ebmlib.rbm.RBM.free_energy``, or the bound
+    ``model.free_energy``) is replaced on its class. Everything is restored on exit, whatever
+    happens.
     """
     patches: list[tuple[MutableMapping, str, object]] = []
+    class_patches: list[tuple[type, str, object]] = []
     for function in functions:
         if not callable(function):
             raise TypeError(f"functions must be callable, got {type(function).__name__}")
+        function = getattr(function, "__func__", function)  # a bound method: its function
         label = f"{function.__module__}.{function.__qualname__}"
 
         def blocked(*args, _label=label, **kwargs):
@@ -62,8 +66,27 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
                 if value is function:
                     patches.append((space, key, value))
                     space[key] = blocked
+        owner = _owning_class(function)
+        if owner is not None:
+            class_patches.append((owner, function.__name__, function))
+            setattr(owner, function.__name__, blocked)
     try:
         yield
     finally:
         for space, key, value in reversed(patches):
             space[key] = value
+        for owner, name, value in reversed(class_patches):
+            setattr(owner, name, value)
+
+
+def _owning_class(function) -> type | None:
+    """The class whose body defines ``function`` (from its qualified name), or None for a plain function."""
+    path = getattr(function, "__qualname__", "").split(".")[:-1]
+    if not path or "<locals>" in path:
+        return None
+    owner = sys.modules.get(function.__module__)
+    for part in path:
+        owner = getattr(owner, part, None)
+    if isinstance(owner, type) and owner.__dict__.get(function.__name__) is function:
+        return owner
+    return None

@@ -55,3 +55,19 @@ def test_forbid_reaches_re_exports_in_parent_packages():
         assert ebmlib_module.reexported is partition.log_partition_exact
     finally:
         del ebmlib_module.reexported
+
+
+class _Model:
+    def free_energy(self, v):
+        return v
+
+
+def test_forbid_blocks_a_method_on_its_class_given_the_class_attribute_or_a_bound_method():
+    model = _Model()
+    with forbid(_Model.free_energy):
+        with pytest.raises(ReferenceCalled, match="_Model.free_energy"):
+            model.free_energy(1)
+    with forbid(model.free_energy):
+        with pytest.raises(ReferenceCalled):
+            _Model().free_energy(1)
+    assert model.free_energy(2) == 2 and "free_energy" in _Model.__dict__
