@@ -25,6 +25,9 @@ Modules, one concept each:
 ``ising``        the 2-D Ising model: enumeration, checkerboard Metropolis, Onsager's solution
 ``samplers``     MCMC over a batch of chains: ULA, MALA, HMC, Metropolis, parallel tempering
 ``diagnostics``  autocorrelation, ESS, R-hat and MCSE for MCMC chains, as ArviZ defines them
+``rbm``          restricted Boltzmann machines: exact and AIS log Z, Gibbs, CD/PCD, pseudo-likelihood
+``ais``          annealed importance sampling
+``dbm``          deep Boltzmann machines: mean field, ELBO, greedy pretraining
 ``score``        noise-conditional score models, annealed Langevin, diffusion, guidance
 ``datasets``     generated 2-D toy data
 ``plotting``     the course's figures (imported by notebooks, never by the core)
