@@ -1,0 +1,30 @@
+r"""Losses that train an energy-based model without computing its partition function.
+
+Each is called as ``loss(energy, x, ...)`` with a batch ``x`` of shape (n, *event_shape) and an
+energy ``x -> E(x)`` of shape (n,), and returns the batch mean as a scalar tensor ready for
+``.backward()``. Every random one takes ``generator=``. Bad data (NaN, wrong shapes) raise a
+``ValueError`` naming the argument; a loss or energy that becomes non-finite raises, never
+hidden.
+
+``contrastive``            :func:`contrastive_divergence` (CD-k and persistent CD), :func:`contrastive_loss`,
+                           :class:`PersistentChains`, :func:`short_run_langevin`
+``score_matching_family``  :func:`score_matching`, :func:`sliced_score_matching`, :func:`denoising_score_matching`
+``noise_contrastive``      :func:`nce`, with a learned log Z
+
+Introduced in notebooks 04_contrastive_divergence and 05_score_matching_and_nce.
+"""
+
+from ebmlib.losses.contrastive import PersistentChains, contrastive_divergence, contrastive_loss, short_run_langevin
+from ebmlib.losses.noise_contrastive import nce
+from ebmlib.losses.score_matching_family import denoising_score_matching, score_matching, sliced_score_matching
+
+__all__ = [
+    "PersistentChains",
+    "contrastive_divergence",
+    "contrastive_loss",
+    "denoising_score_matching",
+    "nce",
+    "score_matching",
+    "short_run_langevin",
+    "sliced_score_matching",
+]

@@ -1,0 +1,78 @@
+"""Tests of ebmlib.nets: shapes, dtypes, smoothness (nonzero curvature), gradients, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ebmlib.nets import ConvEnergy8x8, ConvNet8x8, MLPEnergy
+
+
+def test_mlp_energy_maps_a_batch_to_one_energy_per_row_in_float32():
+    torch.manual_seed(0)
+    energy = MLPEnergy(dim=3, hidden=16, depth=3)
+    out = energy(torch.randn(7, 3))
+    assert out.shape == (7,)
+    assert out.dtype == torch.float32
+    assert sum(isinstance(m, torch.nn.Linear) for m in energy.modules()) == 4  # three hidden layers and the output
+
+
+def test_mlp_energy_accepts_float64_data_and_agrees_with_its_float32_input():
+    torch.manual_seed(0)
+    energy = MLPEnergy()
+    x = torch.randn(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(energy(x), energy(x.float()))
+
+
+def test_mlp_energy_has_nonzero_curvature_because_silu_is_smooth():
+    # A ReLU network is piecewise linear: its Hessian in x is 0 almost everywhere, so score
+    # matching's Laplacian term and Langevin's drift field would carry no curvature.
+    torch.manual_seed(0)
+    energy = MLPEnergy(hidden=16).double()
+    hessian = torch.autograd.functional.hessian(lambda x: energy(x.unsqueeze(0)).sum(), torch.tensor([0.3, -0.2], dtype=torch.float64))
+    assert hessian.abs().max() > 1e-4
+    torch.testing.assert_close(hessian, hessian.T)
+
+
+def test_mlp_energy_input_gradient_matches_finite_differences():
+    torch.manual_seed(0)
+    energy = MLPEnergy(hidden=8).double()
+    x = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: energy(x), (x,))
+
+
+def test_convnet_maps_8x8_images_to_logits_and_conv_energy_to_one_energy():
+    torch.manual_seed(0)
+    x = torch.randn(6, 1, 8, 8)
+    assert ConvNet8x8(n_outputs=10)(x).shape == (6, 10)
+    assert ConvEnergy8x8()(x).shape == (6,)
+
+
+def test_convnet_input_gradient_matches_finite_differences():
+    torch.manual_seed(0)
+    net = ConvEnergy8x8(channels=(4, 4), hidden=8).double()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: net(x), (x,), fast_mode=True)
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 7, 7), (3, 64), (3, 2, 8, 8), (1, 8, 8)])
+def test_convnet_rejects_images_of_the_wrong_size_naming_x(shape):
+    with pytest.raises(ValueError, match="x must have shape"):
+        ConvNet8x8()(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 3), (5, 2, 1)])
+def test_mlp_energy_rejects_the_wrong_shape_naming_x(shape):
+    with pytest.raises(ValueError, match="x must have shape"):
+        MLPEnergy(dim=2)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"dim": 0}, "dim"), ({"hidden": 0}, "hidden"), ({"depth": 0}, "depth")])
+def test_mlp_energy_rejects_nonpositive_sizes(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        MLPEnergy(**kwargs)
+
+
+def test_convnet_rejects_zero_outputs():
+    with pytest.raises(ValueError, match="n_outputs"):
+        ConvNet8x8(n_outputs=0)
