@@ -25,6 +25,13 @@ Modules, one concept each:
 ``ising``        the 2-D Ising model: enumeration, checkerboard Metropolis, Onsager's solution
 ``samplers``     MCMC over a batch of chains: ULA, MALA, HMC, Metropolis, parallel tempering
 ``diagnostics``  autocorrelation, ESS, R-hat and MCSE for MCMC chains, as ArviZ defines them
+``nets``         small smooth networks: MLP energies for 2-D data, a conv net for 8x8 digits
+``losses``       contrastive divergence, score matching (exact, sliced, denoising), NCE
+``training``     a training loop with a progress bar; exact test log-likelihood on a grid
+``buffer``       the replay buffer of persistent SGLD chains
+``sgld_sampling`` SGLD with step size and noise set apart, and the temperature it implies
+``ebm_training`` training neural EBMs with a replay buffer, stopping cleanly on non-finite values
+``jem``          joint energy-based models: a classifier read as an energy
 ``rbm``          restricted Boltzmann machines: exact and AIS log Z, Gibbs, CD/PCD, pseudo-likelihood
 ``ais``          annealed importance sampling
 ``dbm``          deep Boltzmann machines: mean field, ELBO, greedy pretraining
