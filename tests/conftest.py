@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tools.course import NOTEBOOKS, SOLUTIONS, assignments
 from tools.regenerate import generate
@@ -35,3 +36,15 @@ def solution_path(name: str) -> Path:
 
 def student_path(name: str) -> Path:
     return NOTEBOOKS / name / f"{name}.ipynb"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The library tests use small tensors: one torch thread avoids waiting on a second, busy core.
+
+    Notebooks run in kernels of their own and are not affected.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

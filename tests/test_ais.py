@@ -10,14 +10,6 @@ from ebmlib.energies import DoubleWell, Gaussian
 from ebmlib.partition import log_partition_grid
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def gen(seed):
     return torch.Generator().manual_seed(seed)
 

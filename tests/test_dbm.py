@@ -8,14 +8,6 @@ from ebmlib.dbm import DBM
 from ebmlib.rbm import RBM, binary_states
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_dbm(sizes, seed, scale=1.0):
     """A DBM with N(0, scale^2) weights and biases, in float64, far from uniform."""
     g = torch.Generator().manual_seed(seed)

@@ -12,15 +12,6 @@ from ebmlib.energies import GaussianMixture
 from ebmlib.nets import MLPEnergy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks: sharing each op across threads only costs time, badly so on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Quadratic(nn.Module):
     """E(x) = ½ θ ‖x - μ‖², with a switch that makes it return NaN from a given forward call on."""
 

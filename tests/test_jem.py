@@ -15,15 +15,6 @@ from ebmlib.jem import JEM, auroc, digits, train_jem
 from ebmlib.nets import ConvNet8x8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks: sharing each op across threads only costs time, badly so on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class FixedLogits(nn.Module):
     """A 'classifier' with logits x @ W for a fixed W (one parameter, so dtypes and devices follow it)."""
 

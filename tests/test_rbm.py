@@ -11,15 +11,6 @@ from ebmlib.datasets import bars_and_stripes
 from ebmlib.rbm import RBM, binary_states, free_energy, sample_bernoulli
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids the cost (large on a shared machine) of sharing out the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_rbm(n_visible, n_hidden, seed, scale=1.0, dtype=torch.float64):
     """An RBM with N(0, scale^2) weights and biases, so that its distribution is far from uniform."""
     g = torch.Generator().manual_seed(seed)
