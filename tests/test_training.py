@@ -123,6 +123,21 @@ def test_fit_rejects_bad_settings_by_name(kwargs, name):
         fit(ScaleEnergy(1.0), score_matching, torch.randn(10, 1, dtype=F64), progress=False, **settings)
 
 
+def test_fit_rejects_an_unknown_schedule():
+    with pytest.raises(ValueError, match="schedule"):
+        fit(ScaleEnergy(1.0), score_matching, torch.randn(10, 1, dtype=F64), 2, 4, 0.1, progress=False, schedule="step")
+
+
+def test_fit_with_a_cosine_schedule_takes_smaller_and_smaller_steps():
+    # Adam's step is about lr in size while the gradient keeps its sign; the cosine schedule shrinks lr to ~0.
+    x = 3.0 * torch.randn(2000, 1, generator=gen(0), dtype=F64)
+    energy, values = ScaleEnergy(0.5), []
+    fit(energy, score_matching, x, 20, 2000, 0.01, progress=False, schedule="cosine",
+        callback=lambda step, e: values.append(e.s.item()))  # fmt: skip
+    steps = torch.tensor(values).diff().abs()
+    assert steps[0] > 0.009 and steps[-1] < 0.001, steps
+
+
 def test_fit_rejects_data_with_nan_naming_data():
     x = torch.randn(10, 1, dtype=F64)
     x[0] = float("nan")

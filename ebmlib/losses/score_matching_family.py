@@ -12,7 +12,7 @@ but integrating by parts (Hyvärinen 2005) turns it into
             = \mathbb E\Big[\tfrac12 \lVert \nabla_x E\rVert^2 - \Delta_x E\Big] + \text{const}.
 
 The ½ matters: without it the objective is no longer the Fisher divergence plus a constant, and
-its minimiser is the wrong density (for Gaussian data, one with half the variance).
+its minimiser is the wrong density (for Gaussian data, one with twice the variance: the data at temperature 2).
 
 Three estimators of the same idea:
 
