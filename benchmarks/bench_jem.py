@@ -31,6 +31,11 @@ from ebmlib.buffer import ReplayBuffer, uniform_init
 from ebmlib.jem import JEM, auroc, digits, train_jem
 from ebmlib.nets import ConvNet8x8
 
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
+
 ACCURACY_BAR, SAMPLE_BAR = 0.95, 0.70
 
 
@@ -122,6 +127,8 @@ def main() -> None:
               f"{r['samples_from_noise']:14.3f} {r['control_judge_samples_by_jem']:8.3f} "
               f"{o['noise']:9.3f}/{o['flipped']:.3f}/{o['shifted']:.3f} {r['jem_time']:7.1f} {r['judge_time']:8.1f}"
               + (f"  STOPPED: {r['stopped']}" if r["stopped"] else ""))  # fmt: skip
+        record("JEM on 8x8 digits", f"test accuracy, seed {seed}", r["jem_accuracy"], "fraction", bar=ACCURACY_BAR)
+        record("JEM on 8x8 digits", f"samples judged their class, seed {seed}", r["samples_from_buffer"], "fraction", bar=SAMPLE_BAR)
     worst_accuracy = min(r["jem_accuracy"] for r in results)
     worst_samples = min(r["samples_from_buffer"] for r in results)
     print(f"\nbar: JEM test accuracy >= {ACCURACY_BAR:.0%}: worst over seeds {worst_accuracy:.3f} -> "

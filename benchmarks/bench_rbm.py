@@ -30,6 +30,11 @@ from threadpoolctl import threadpool_limits
 from ebmlib.datasets import binarized_digits
 from ebmlib.rbm import RBM
 
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
+
 SETTINGS = [  # (hidden units, epochs, batch size, learning rate)
     (20, 20, 10, 0.05),
     (64, 20, 10, 0.05),
@@ -110,6 +115,7 @@ def main() -> None:
             print(f"{n_hidden:>6} {epochs:>6} {batch_size:>5} {lr:>5} {name:>12} | {cpu['sklearn']:13.3f} {cpu[name]:12.3f}"
                   f" {cpu[name] / cpu['sklearn']:5.2f} | {wall['sklearn']:14.3f} {wall[name]:13.3f}"
                   f" {wall[name] / wall['sklearn']:5.2f}")
+            record("RBM fit: ebmlib CPU time / scikit-learn's", f"{n_hidden} hidden, {name}", cpu[name] / cpu["sklearn"], "ratio", bar=1.0)
 
     columns = ["PL", "PL one flip", "LL exact", "LL AIS"]
     header = f"{'hidden':>6} {'model':>16} | " + " ".join(f"{c:>15}" for c in columns)

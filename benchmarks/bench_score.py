@@ -29,6 +29,11 @@ import ebmlib.samplers
 import ebmlib.score
 from ebmlib.energies import GaussianMixture
 
+try:
+    from benchmarks._rows import record
+except ImportError:  # run as a script from benchmarks/
+    from _rows import record
+
 BAR = 0.05
 
 
@@ -64,6 +69,7 @@ def row(name, weights, data_weights, seconds, n):
     gap = (weights - data_weights).abs().max().item()
     se = math.sqrt(weights[0].item() * (1 - weights[0].item()) / n)
     print(f"{name:<44} {weights[0]:>7.3f} ± {se:.3f} {gap:>8.3f} {'yes' if gap <= BAR else 'no':>7} {seconds:>8.1f}")
+    record("score models: mode-weight gap to the data", name, gap, "max |Δ weight|", bar=BAR)
     return gap
 
 
