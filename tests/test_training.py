@@ -12,23 +12,8 @@ from ebmlib.energies import Gaussian
 from ebmlib.losses import score_matching
 from ebmlib.nets import MLPEnergy
 from ebmlib.training import exact_log_likelihood, fit
+from tests.test_losses import F64, ScaleEnergy, gen  # E = ‖x‖²/(2s²), s a parameter
 
-F64 = torch.float64
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-class ScaleEnergy(torch.nn.Module):
-    """E(x) = x²/(2 s²)."""
-
-    def __init__(self, s: float):
-        super().__init__()
-        self.s = torch.nn.Parameter(torch.tensor(s, dtype=F64))
-
-    def forward(self, x):
-        return x.square().sum(1) / (2 * self.s**2)
 
 
 def test_fit_by_score_matching_finds_the_sample_variance():
