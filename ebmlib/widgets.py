@@ -75,6 +75,29 @@ def _show(output: widgets.Output, figure: Figure) -> None:
         display(figure)
 
 
+def _panel(slider, figure: Figure, render) -> widgets.VBox:
+    """The slider above an HTML readout and ``figure``; moving the slider re-renders both.
+
+    ``render(value) -> (summary, html)`` redraws ``figure`` for the slider's value and returns
+    what the readout shows. The box carries ``slider``, ``readout``, ``figure``, ``update``
+    (call it to move without a browser) and ``summary`` (the latest one).
+    """
+    readout, output = widgets.HTML(), widgets.Output()
+    box = widgets.VBox([slider, readout, output])
+
+    def update(value) -> dict:
+        summary, html = render(value)
+        readout.value = html
+        box.summary = summary
+        _show(output, figure)
+        return summary
+
+    slider.observe(lambda change: update(change["new"]), names="value")
+    box.slider, box.readout, box.figure, box.update = slider, readout, figure, update
+    update(slider.value)
+    return box
+
+
 def _summary_html(summary: dict) -> str:
     t = summary["temperature"]
     return (
@@ -149,8 +172,6 @@ def temperature_slider(energies, *, temperatures=(0.05, 10.0), labels=None, valu
         continuous_update=True,
         layout=widgets.Layout(width="60%"),
     )
-    readout = widgets.HTML()
-    output = widgets.Output()
 
     # A Figure outside pyplot: it is shown only inside the widget, never by a later plt.show().
     figure = Figure(figsize=(6.5, 3.0), layout="constrained")
@@ -164,22 +185,14 @@ def temperature_slider(energies, *, temperatures=(0.05, 10.0), labels=None, valu
     ax.axhline(1.0 / n, color="gray", lw=0.8, ls="--", label="uniform (T → ∞)")
     ax.legend(loc="upper right", fontsize=8)
 
-    box = widgets.VBox([slider, readout, output])
-
-    def update(temperature) -> dict:
+    def render(temperature) -> tuple[dict, str]:
         summary = temperature_summary(energies, temperature)
         for bar, p in zip(bars, summary["probabilities"].tolist()):
             bar.set_height(p)
         ax.set_title(f"Boltzmann distribution at T = {summary['temperature']:.3g}")
-        readout.value = _summary_html(summary)
-        box.summary = summary
-        _show(output, figure)
-        return summary
+        return summary, _summary_html(summary)
 
-    slider.observe(lambda change: update(change["new"]), names="value")
-    box.slider, box.readout, box.figure, box.update = slider, readout, figure, update
-    update(slider.value)
-    return box
+    return _panel(slider, figure, render)
 
 
 def ising_temperature_slider(spins, temperatures):
@@ -228,16 +241,12 @@ def ising_temperature_slider(spins, temperatures):
         continuous_update=True,
         layout=widgets.Layout(width="60%"),
     )
-    readout = widgets.HTML()
-    output = widgets.Output()
     figure = Figure(figsize=(3.6, 3.6), layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(spins[0].cpu().numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    box = widgets.VBox([slider, readout, output])
-
-    def update(temperature) -> dict:
+    def render(temperature) -> tuple[dict, str]:
         i = int((t - float(temperature)).abs().argmin())  # the snapshot nearest to T
         image.set_data(spins[i].cpu().numpy())
         summary = {
@@ -247,15 +256,10 @@ def ising_temperature_slider(spins, temperatures):
         }
         phase = "below T_c" if summary["temperature"] < ising.TC else "above T_c"
         ax.set_title(f"T = {summary['temperature']:.3g} = {summary['temperature'] / ising.TC:.2f} T_c ({phase})")
-        readout.value = (
+        html = (
             f"<b>T</b> = {summary['temperature']:.4g} &nbsp; T_c = {ising.TC:.4f} &nbsp; "
             f"E/N = {summary['energy_per_site']:.4f} &nbsp; m = {summary['magnetization']:.4f}"
         )
-        box.summary = summary
-        _show(output, figure)
-        return summary
+        return summary, html
 
-    slider.observe(lambda change: update(change["new"]), names="value")
-    box.slider, box.readout, box.figure, box.update = slider, readout, figure, update
-    update(slider.value)
-    return box
+    return _panel(slider, figure, render)
