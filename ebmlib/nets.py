@@ -19,6 +19,8 @@ References
 .. [2] Y. Du and I. Mordatch, "Implicit generation and modeling with energy-based models",
    NeurIPS 2019; W. Grathwohl et al., "Your classifier is secretly an energy based model and you
    should treat it like one", ICLR 2020 (smooth activations in EBMs).
+.. [3] N. Rahaman et al., "On the spectral bias of neural networks", ICML 2019 (smooth functions
+   are learned first; why :class:`MLPEnergy` offers ``init_scale``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ebmlib._validation import as_tensor, check_int
+from ebmlib._validation import as_tensor, check_int, check_positive
 
 __all__ = ["MLPEnergy", "ConvNet8x8", "ConvEnergy8x8"]
 
@@ -54,6 +56,15 @@ class MLPEnergy(nn.Module):
         Units per hidden layer.
     depth : int
         Number of hidden layers (≥ 1).
+    init_scale : float
+        Multiplies the first layer's initial weights and biases (> 0; default 1, PyTorch's own
+        initialisation). A first-layer unit :math:`\mathrm{silu}(w^\top x + b)` switches on
+        across the hyperplane :math:`w^\top x = -b` over a width of about :math:`1/\lVert w\rVert`;
+        scaling :math:`(w, b)` by c keeps the hyperplanes where they were and makes the switch
+        c times sharper. With the default, :math:`\lVert w\rVert \lesssim 1`, so details of the
+        density narrower than about 1 (in the units of x) are learned slowly: networks fit smooth
+        functions first (the spectral bias, Rahaman et al. 2019). For eight Gaussians of width 0.2,
+        ``init_scale=6`` fits in 2 000 steps what the default needs tens of thousands for.
 
     Shapes
     ------
@@ -62,24 +73,28 @@ class MLPEnergy(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> energy = MLPEnergy(dim=2, hidden=32, depth=2)
+    >>> energy = MLPEnergy(dim=2, hidden=32, depth=2, init_scale=6.0)
     >>> energy(torch.zeros(5, 2)).shape
     torch.Size([5])
 
     Introduced in notebook 04_contrastive_divergence.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 2):
+    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 2, init_scale: float = 1.0):
         super().__init__()
         self.dim = check_int(dim, "dim")
         hidden = check_int(hidden, "hidden")
         depth = check_int(depth, "depth")
+        init_scale = check_positive(init_scale, "init_scale")
         layers: list[nn.Module] = []
         width = self.dim
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
         layers.append(nn.Linear(width, 1))
+        with torch.no_grad():
+            layers[0].weight.mul_(init_scale)
+            layers[0].bias.mul_(init_scale)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x) -> Tensor:

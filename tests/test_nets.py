@@ -67,6 +67,29 @@ def test_mlp_energy_rejects_the_wrong_shape_naming_x(shape):
         MLPEnergy(dim=2)(torch.zeros(shape))
 
 
+def test_mlp_energy_init_scale_multiplies_only_the_first_layer_and_sharpens_it():
+    # Same seed, same draws: the first layer is c times the default's, every later layer equal.
+    torch.manual_seed(3)
+    default = MLPEnergy(hidden=8)
+    torch.manual_seed(3)
+    sharp = MLPEnergy(hidden=8, init_scale=6.0)
+    layers = [(a, b) for a, b in zip(default.net, sharp.net) if isinstance(a, torch.nn.Linear)]
+    torch.testing.assert_close(layers[0][1].weight, 6.0 * layers[0][0].weight)
+    torch.testing.assert_close(layers[0][1].bias, 6.0 * layers[0][0].bias)
+    for a, b in layers[1:]:
+        torch.testing.assert_close(b.weight, a.weight)
+        torch.testing.assert_close(b.bias, a.bias)
+    # Pre-activations 6(Wx + b): zero on the same hyperplanes, 6 times steeper across them.
+    x = torch.randn(20, 2, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(sharp.net[0](x), 6.0 * default.net[0](x))
+
+
+@pytest.mark.parametrize("init_scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_mlp_energy_rejects_a_nonpositive_init_scale_naming_it(init_scale):
+    with pytest.raises(ValueError, match="init_scale"):
+        MLPEnergy(init_scale=init_scale)
+
+
 @pytest.mark.parametrize(("kwargs", "name"), [({"dim": 0}, "dim"), ({"hidden": 0}, "hidden"), ({"depth": 0}, "depth")])
 def test_mlp_energy_rejects_nonpositive_sizes(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -10,16 +10,20 @@ hidden.
                            :class:`PersistentChains`, :func:`short_run_langevin`
 ``score_matching_family``  :func:`score_matching`, :func:`sliced_score_matching`, :func:`denoising_score_matching`
 ``noise_contrastive``      :func:`nce`, with a learned log Z
+``noise_annealing``        :class:`NoiseAnnealing` (a falling data-noise schedule), :func:`blur_cost`
 
 Introduced in notebooks 04_contrastive_divergence and 05_score_matching_and_nce.
 """
 
 from ebmlib.losses.contrastive import PersistentChains, contrastive_divergence, contrastive_loss, short_run_langevin
+from ebmlib.losses.noise_annealing import NoiseAnnealing, blur_cost
 from ebmlib.losses.noise_contrastive import nce
 from ebmlib.losses.score_matching_family import denoising_score_matching, score_matching, sliced_score_matching
 
 __all__ = [
+    "NoiseAnnealing",
     "PersistentChains",
+    "blur_cost",
     "contrastive_divergence",
     "contrastive_loss",
     "denoising_score_matching",
