@@ -26,7 +26,7 @@ Modules, one concept each:
 ``samplers``     MCMC over a batch of chains: ULA, MALA, HMC, Metropolis, parallel tempering
 ``diagnostics``  autocorrelation, ESS, R-hat and MCSE for MCMC chains, as ArviZ defines them
 ``nets``         small smooth networks: MLP energies for 2-D data, a conv net for 8x8 digits
-``losses``       contrastive divergence, score matching (exact, sliced, denoising), NCE
+``losses``       contrastive divergence, score matching (exact, sliced, denoising), NCE, noise annealing
 ``training``     a training loop with a progress bar; exact test log-likelihood on a grid
 ``buffer``       the replay buffer of persistent SGLD chains
 ``sgld_sampling`` SGLD with step size and noise set apart, and the temperature it implies
