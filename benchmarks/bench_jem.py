@@ -28,7 +28,8 @@ import time
 import torch
 
 from ebmlib.buffer import ReplayBuffer, uniform_init
-from ebmlib.jem import JEM, auroc, digits, train_jem
+from ebmlib.datasets import scaled_digits
+from ebmlib.jem import JEM, auroc, train_jem
 from ebmlib.nets import ConvNet8x8
 
 try:
@@ -110,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    x_train, y_train, x_test, y_test = digits(n_test=360, generator=torch.Generator().manual_seed(0))
+    x_train, y_train, x_test, y_test = scaled_digits(n_test=360, generator=torch.Generator().manual_seed(0))
     data = (x_train.to(device), y_train.to(device), x_test.to(device), y_test.to(device))
     print(f"JEM on the 8×8 digits: ConvNet8x8(channels={tuple(args.channels)}, hidden={args.hidden}), "
           f"{args.steps} steps of batch {args.batch_size}, SGLD {args.sgld_steps} steps (a = 1, σ = 0.01), "

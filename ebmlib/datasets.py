@@ -1,4 +1,4 @@
-r"""Data sets: generated 2-D toys; binary bars-and-stripes and binarized 8 x 8 digits.
+r"""Data sets: generated 2-D toys; bars-and-stripes; the 8 x 8 digits, binarized or scaled to [-1, 1].
 
 2-D toys: eight Gaussians, two moons, rings, checkerboard, swiss roll.
 
@@ -21,6 +21,8 @@ Binary data for Boltzmann machines (notebook 06_boltzmann_machines): :func:`bars
 (D. J. C. MacKay, *Information Theory, Inference, and Learning Algorithms*, 2003, ch. 43) and
 :func:`binarized_digits`, the 1797 handwritten 8 x 8 digits that ship inside scikit-learn
 (``sklearn.datasets.load_digits``; UCI "Optical Recognition of Handwritten Digits"), thresholded.
+The same digits as real-valued images in [-1, 1], split at random into train and test, for the
+classifiers and JEMs of notebook 07_modern_ebms: :func:`scaled_digits`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "swiss_roll",
     "bars_and_stripes",
     "binarized_digits",
+    "scaled_digits",
 ]
 
 DIGITS_N_TRAIN = 1500  #: binarized_digits(split="train") is the first 1500 images, "test" the other 297
@@ -198,3 +201,35 @@ def binarized_digits(
     if return_labels:
         return x, torch.as_tensor(digits.target[rows[split]], dtype=torch.int64)
     return x
+
+
+def scaled_digits(n_test: int = 360, *, generator: torch.Generator | None = None):
+    r"""The 8×8 handwritten digits of scikit-learn, real-valued in [−1, 1], split into train and test.
+
+    1 797 images of 8×8 pixels with 17 grey levels 0…16, mapped to :math:`x = v/8 - 1`.
+    Nothing is downloaded: the data ship inside scikit-learn.
+
+    Parameters
+    ----------
+    n_test : int
+        Size of the test set (a random subset, from ``generator``).
+
+    Returns
+    -------
+    x_train : Tensor of shape (1797 − n_test, 1, 8, 8), float32
+    y_train : Tensor of shape (1797 − n_test,), int64, labels 0…9
+    x_test, y_test : likewise, n_test rows.
+
+    Introduced in notebook 07_modern_ebms.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # (1797, 1, 8, 8)
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)  # (1797,)
+    n_test = check_int(n_test, "n_test")
+    if n_test >= x.shape[0]:
+        raise ValueError(f"n_test must be smaller than the {x.shape[0]} images, got {n_test}")
+    order = torch.randperm(x.shape[0], generator=generator)
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]

@@ -30,8 +30,6 @@ References
 ----------
 .. [1] W. Grathwohl, K.-C. Wang, J.-H. Jacobsen, D. Duvenaud, M. Norouzi and K. Swersky, "Your
    classifier is secretly an energy based model and you should treat it like one", ICLR 2020.
-.. [2] E. Alpaydin and C. Kaynak, "Optical recognition of handwritten digits", UCI, 1998 (the
-   8×8 digits shipped with scikit-learn).
 """
 
 from __future__ import annotations
@@ -47,39 +45,7 @@ from ebmlib.buffer import ReplayBuffer
 from ebmlib.ebm_training import _module_like, energy_loss, finite_energies, persistent_sgld, train_loop
 from ebmlib.sgld_sampling import sgld
 
-__all__ = ["JEM", "auroc", "digits", "train_jem"]
-
-
-def digits(n_test: int = 360, *, generator: torch.Generator | None = None):
-    r"""The 8×8 handwritten digits of scikit-learn, real-valued in [−1, 1], split into train and test.
-
-    1 797 images of 8×8 pixels with 17 grey levels 0…16, mapped to :math:`x = v/8 - 1`.
-    Nothing is downloaded: the data ship inside scikit-learn.
-
-    Parameters
-    ----------
-    n_test : int
-        Size of the test set (a random subset, from ``generator``).
-
-    Returns
-    -------
-    x_train : Tensor of shape (1797 − n_test, 1, 8, 8), float32
-    y_train : Tensor of shape (1797 − n_test,), int64, labels 0…9
-    x_test, y_test : likewise, n_test rows.
-
-    Introduced in notebook 07_modern_ebms.
-    """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # (1797, 1, 8, 8)
-    y = torch.as_tensor(bunch.target, dtype=torch.int64)  # (1797,)
-    n_test = check_int(n_test, "n_test")
-    if n_test >= x.shape[0]:
-        raise ValueError(f"n_test must be smaller than the {x.shape[0]} images, got {n_test}")
-    order = torch.randperm(x.shape[0], generator=generator)
-    test, train = order[:n_test], order[n_test:]
-    return x[train], y[train], x[test], y[test]
+__all__ = ["JEM", "auroc", "train_jem"]
 
 
 class JEM(nn.Module):

@@ -12,6 +12,7 @@ from ebmlib.datasets import (
     eight_gaussians,
     eight_gaussians_mixture,
     rings,
+    scaled_digits,
     swiss_roll,
     two_moons,
 )
@@ -182,3 +183,27 @@ def test_binary_data_bad_arguments_raise_naming_them():
         binarized_digits("validation")
     with pytest.raises(ValueError, match="threshold"):
         binarized_digits(threshold=1.5)
+
+
+def test_scaled_digits_are_the_sklearn_images_scaled_to_minus_one_one_and_split_without_overlap():
+    from collections import Counter
+
+    from sklearn.datasets import load_digits
+
+    x_train, y_train, x_test, y_test = scaled_digits(300, generator=torch.Generator().manual_seed(0))
+    assert x_train.shape == (1497, 1, 8, 8) and x_test.shape == (300, 1, 8, 8)
+    assert y_train.shape == (1497,) and y_test.dtype == torch.int64
+    # the two halves together are exactly sklearn's images, pixel v -> v/8 - 1, with their labels
+    bunch = load_digits()
+    expected = Counter((tuple(v / 8 - 1 for v in image.flatten()), int(t)) for image, t in zip(bunch.images, bunch.target))
+    x, y = torch.cat([x_train, x_test]).flatten(1).double(), torch.cat([y_train, y_test])
+    got = Counter((tuple(row.tolist()), int(t)) for row, t in zip(x, y))
+    assert got == expected
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
+
+
+
+
+def test_scaled_digits_reject_a_test_set_as_large_as_the_data_naming_n_test():
+    with pytest.raises(ValueError, match="n_test"):
+        scaled_digits(1797)

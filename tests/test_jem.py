@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ebmlib.buffer import ReplayBuffer, uniform_init
-from ebmlib.jem import JEM, auroc, digits, train_jem
+from ebmlib.datasets import scaled_digits
+from ebmlib.jem import JEM, auroc, train_jem
 from ebmlib.nets import ConvNet8x8
 
 
@@ -95,27 +96,10 @@ def test_conditional_sampling_lowers_the_energy_of_the_chosen_class():
     torch.testing.assert_close(x, 0.3 * jem.classifier.weight.detach().T, rtol=1e-12, atol=1e-14)
 
 
-def test_digits_are_the_sklearn_images_scaled_to_minus_one_one_and_split_without_overlap():
-    from collections import Counter
-
-    from sklearn.datasets import load_digits
-
-    x_train, y_train, x_test, y_test = digits(300, generator=torch.Generator().manual_seed(0))
-    assert x_train.shape == (1497, 1, 8, 8) and x_test.shape == (300, 1, 8, 8)
-    assert y_train.shape == (1497,) and y_test.dtype == torch.int64
-    # the two halves together are exactly sklearn's images, pixel v -> v/8 - 1, with their labels
-    bunch = load_digits()
-    expected = Counter((tuple(v / 8 - 1 for v in image.flatten()), int(t)) for image, t in zip(bunch.images, bunch.target))
-    x, y = torch.cat([x_train, x_test]).flatten(1).double(), torch.cat([y_train, y_test])
-    got = Counter((tuple(row.tolist()), int(t)) for row, t in zip(x, y))
-    assert got == expected
-    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
-
-
 def test_a_short_jem_run_beats_chance_and_lowers_the_energy_of_data_below_noise():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    x_train, y_train, x_test, y_test = digits(360, generator=g)
+    x_train, y_train, x_test, y_test = scaled_digits(360, generator=g)
     jem = JEM(ConvNet8x8(10, channels=(8, 16), hidden=32), event_shape=(1, 8, 8))
     noise = uniform_init((1, 8, 8))(360, generator=g)
     buffer = ReplayBuffer(500, uniform_init((1, 8, 8)), reinit_fraction=0.05, generator=g)
