@@ -27,7 +27,7 @@ Modules, one concept each:
 ``diagnostics``  autocorrelation, ESS, R-hat and MCSE for MCMC chains, as ArviZ defines them
 ``nets``         small smooth networks: MLP energies for 2-D data, a conv net for 8x8 digits
 ``losses``       contrastive divergence, score matching (exact, sliced, denoising), NCE, noise annealing
-``training``     a training loop with a progress bar; exact test log-likelihood on a grid
+``training``     the one training loop (fit); exact test log-likelihood on a grid
 ``buffer``       the replay buffer of persistent SGLD chains
 ``sgld_sampling`` SGLD with step size and noise set apart, and the temperature it implies
 ``ebm_training`` training neural EBMs with a replay buffer, stopping cleanly on non-finite values

@@ -17,7 +17,8 @@ where the **energy-magnitude penalty** α keeps the energies near 0: the loss is
 constant is added to E, and without the penalty the energies of data and negatives can drift
 apart without bound until they overflow.
 
-Such training can still diverge. :func:`train_loop` then stops with a clear message (a warning,
+Such training can still diverge. :func:`train_ebm` (through :func:`ebmlib.training.fit` with
+``on_nonfinite="stop"``) then stops with a clear message (a warning,
 and ``history["stopped"]``) and puts back the *last good state*: the parameters at the last step
 whose energies, loss and gradients were all finite. Nothing non-finite is ever written to the
 buffer.
@@ -34,8 +35,6 @@ References
 
 from __future__ import annotations
 
-import copy
-import warnings
 from collections.abc import Callable
 
 import torch
@@ -44,12 +43,9 @@ from torch import Tensor
 from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
 from ebmlib.buffer import ReplayBuffer
 from ebmlib.sgld_sampling import sgld
+from ebmlib.training import NonFiniteError, fit
 
-__all__ = ["NonFiniteError", "energy_loss", "persistent_sgld", "train_ebm", "train_loop"]
-
-
-class NonFiniteError(ValueError):
-    """A loss, an energy or a gradient became NaN or infinite during training."""
+__all__ = ["NonFiniteError", "energy_loss", "persistent_sgld", "train_ebm"]
 
 
 def _module_like(model: torch.nn.Module, x: Tensor) -> Tensor:
@@ -119,107 +115,6 @@ def energy_loss(e_pos: Tensor, e_neg: Tensor, regularization: float = 0.0) -> Te
     return loss
 
 
-def train_loop(
-    model: torch.nn.Module,
-    loss_fn: Callable,
-    data,
-    n_steps: int,
-    batch_size: int,
-    lr: float,
-    *,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
-    callback: Callable | None = None,
-    desc: str = "train",
-) -> dict:
-    r"""Adam on minibatches, stopping cleanly and keeping the last good state if anything becomes non-finite.
-
-    Each step draws ``batch_size`` rows (uniformly, with replacement) of ``data`` (a tensor, or a
-    tuple of tensors with the same first dimension, such as images and labels), calls
-    ``loss_fn(model, batch) -> (loss, record)`` where ``record`` is a dict of floats to log, and
-    takes one Adam step. A :class:`ValueError` raised inside ``loss_fn`` (a sampler diverging, a
-    non-finite energy), a non-finite loss or a non-finite gradient stops training: the parameters
-    are restored to those of the last step where all was finite, a ``RuntimeWarning`` says why, and
-    ``history["stopped"]`` holds the message (else None).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Trained in place.
-    loss_fn : callable ``(model, batch) -> (Tensor of shape (), dict)``
-    data : Tensor of shape (N, ...) or tuple of such Tensors
-    n_steps, batch_size : int
-    lr : float
-        Adam's learning rate.
-    generator : torch.Generator, optional
-        Draws the minibatches.
-    progress : bool
-        A ``tqdm.auto`` progress bar with the running loss.
-    callback : callable ``(step, model, history) -> None``, optional
-        Called after every step (``step`` from 1), e.g. to record samples or accuracy.
-    desc : str
-        The progress bar's label.
-
-    Returns
-    -------
-    history : dict
-        ``"loss"`` and every key of ``record``: lists, one float per completed step;
-        ``"stopped"``: None, or the message of the stop.
-
-    Introduced in notebook 07_modern_ebms.
-    """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    tensors = tuple(data) if isinstance(data, (tuple, list)) else (data,)
-    tensors = tuple(check_finite(torch.as_tensor(t), "data") for t in tensors)
-    n_data = tensors[0].shape[0]
-    if n_data == 0 or any(t.shape[0] != n_data for t in tensors):
-        shapes = [tuple(t.shape) for t in tensors]
-        raise ValueError(f"data must be non-empty tensors of equal length, got shapes {shapes}")
-    n_steps = check_int(n_steps, "n_steps")
-    batch_size = check_int(batch_size, "batch_size")
-    lr = check_positive(lr, "lr")
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
-    history: dict = {"loss": [], "stopped": None}
-    good_state = copy.deepcopy(model.state_dict())
-    steps = range(1, n_steps + 1)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = bar = tqdm(steps, total=n_steps, desc=desc, leave=False)
-    for step in steps:
-        index = torch.randint(n_data, (batch_size,), generator=generator)
-        batch = tuple(t[index.to(t.device)] for t in tensors)
-        batch = batch if len(batch) > 1 else batch[0]
-        optimizer.zero_grad(set_to_none=True)
-        try:
-            loss, record = loss_fn(model, batch)
-            if not torch.isfinite(loss.detach()).all():
-                raise NonFiniteError(f"the loss is not finite ({float(loss.detach())})")
-            loss.backward()
-            if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
-                raise NonFiniteError("a gradient of the loss is not finite")
-        except ValueError as err:  # NonFiniteError, or a sampler's or an energy's ValueError
-            history["stopped"] = f"training stopped at step {step}: {err}; the last good state is kept"
-            model.load_state_dict(good_state)
-            warnings.warn(history["stopped"], RuntimeWarning, stacklevel=2)
-            break
-        good_state = copy.deepcopy(model.state_dict())  # the parameters at which all was finite
-        optimizer.step()
-        history["loss"].append(float(loss.detach()))
-        for key, value in record.items():
-            history.setdefault(key, []).append(float(value))
-        if bar is not None and (step % 10 == 0 or step == n_steps):
-            bar.set_postfix(loss=f"{history['loss'][-1]:.4g}")
-        if callback is not None:
-            callback(step, model, history)
-    if bar is not None:
-        bar.close()
-    return history
-
-
 def train_ebm(
     energy: torch.nn.Module,
     data: Tensor,
@@ -243,7 +138,7 @@ def train_ebm(
     :func:`persistent_sgld` (``sgld_steps`` steps of :math:`x' = x - a\nabla E + \sigma z` with
     a = ``step_size``, σ = ``noise_std``, started in ``buffer``); one Adam step on
     :func:`energy_loss` with α = ``regularization``. Stops cleanly on non-finite values
-    (:func:`train_loop`).
+    (:func:`ebmlib.training.fit` with ``on_nonfinite="stop"``).
 
     Parameters
     ----------
@@ -284,5 +179,5 @@ def train_ebm(
         loss = energy_loss(e_pos, e_neg, regularization)
         return loss, {"energy_pos": e_pos.mean().detach(), "energy_neg": e_neg.mean().detach()}
 
-    options = dict(generator=generator, progress=progress, callback=callback, desc="EBM")
-    return train_loop(energy, loss_fn, data, n_steps, batch_size, lr, **options)
+    options = dict(generator=generator, progress=progress, callback=callback, desc="EBM", on_nonfinite="stop")
+    return fit(energy, loss_fn, data, n_steps, batch_size, lr, **options)

@@ -42,8 +42,9 @@ from torch import Tensor, nn
 
 from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
 from ebmlib.buffer import ReplayBuffer
-from ebmlib.ebm_training import _module_like, energy_loss, finite_energies, persistent_sgld, train_loop
+from ebmlib.ebm_training import _module_like, energy_loss, finite_energies, persistent_sgld
 from ebmlib.sgld_sampling import sgld
+from ebmlib.training import fit
 
 __all__ = ["JEM", "auroc", "train_jem"]
 
@@ -229,8 +230,8 @@ def train_jem(
         return model.loss(x_pos, y_pos, x_neg, generative_weight=generative_weight, regularization=regularization)
 
     desc = "JEM" if generative_weight else "classifier"
-    options = dict(generator=generator, progress=progress, callback=callback, desc=desc)
-    return train_loop(jem, loss_fn, (x, y), n_steps, batch_size, lr, **options)
+    options = dict(generator=generator, progress=progress, callback=callback, desc=desc, on_nonfinite="stop")
+    return fit(jem, loss_fn, (x, y), n_steps, batch_size, lr, **options)
 
 
 def auroc(scores_in, scores_out) -> float:

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from ebmlib.buffer import ReplayBuffer, uniform_init
-from ebmlib.ebm_training import energy_loss, persistent_sgld, train_ebm, train_loop
+from ebmlib.ebm_training import energy_loss, persistent_sgld, train_ebm
+from ebmlib.training import fit
 from ebmlib.energies import GaussianMixture
 from ebmlib.nets import MLPEnergy
 
@@ -124,7 +125,7 @@ def test_a_non_finite_loss_stops_the_loop_too():
         return (e if len(calls) < 3 else e * float("inf")), {}
 
     with pytest.warns(RuntimeWarning, match="step 3: the loss is not finite"):
-        history = train_loop(model, loss_fn, torch.randn(10, 2), 10, 4, 0.1, progress=False)
+        history = fit(model, loss_fn, torch.randn(10, 2), 10, 4, 0.1, progress=False, on_nonfinite="stop")
     assert len(history["loss"]) == 2
 
 

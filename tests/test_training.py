@@ -49,8 +49,8 @@ def test_fit_calls_back_after_every_step_and_trains_extra_params():
         return score_matching(e, batch) + (extra - 2.0) ** 2
 
     fit(energy, loss_fn, x, 4, 10, 0.1, params=[*energy.parameters(), extra], progress=False,
-        callback=lambda step, e: steps.append((step, e is energy)))  # fmt: skip
-    assert steps == [(1, True), (2, True), (3, True), (4, True)]
+        callback=lambda step, e, history: steps.append((step, e is energy, len(history["loss"]))))  # fmt: skip
+    assert steps == [(1, True, 1), (2, True, 2), (3, True, 3), (4, True, 4)]  # the history so far, too
     assert extra.item() > 0.3  # Adam moves by about lr per step toward 2
 
 
@@ -118,7 +118,7 @@ def test_fit_with_a_cosine_schedule_takes_smaller_and_smaller_steps():
     x = 3.0 * torch.randn(2000, 1, generator=gen(0), dtype=F64)
     energy, values = ScaleEnergy(0.5), []
     fit(energy, score_matching, x, 20, 2000, 0.01, progress=False, schedule="cosine",
-        callback=lambda step, e: values.append(e.s.item()))  # fmt: skip
+        callback=lambda step, e, history: values.append(e.s.item()))  # fmt: skip
     steps = torch.tensor(values).diff().abs()
     assert steps[0] > 0.009 and steps[-1] < 0.001, steps
 
@@ -135,3 +135,77 @@ def test_exact_log_likelihood_rejects_bad_input_by_name():
         exact_log_likelihood(MLPEnergy(), torch.tensor([[0.0, float("nan")]]), ((-1, 1), (-1, 1)), 10)
     with pytest.raises(ValueError, match="bounds"):
         exact_log_likelihood(MLPEnergy(), torch.zeros(3, 2), ((1, -1), (-1, 1)), 10)
+
+
+def test_fit_draws_rows_of_every_tensor_of_a_tuple_together_and_logs_the_record():
+    # data = (x, labels) with labels = 10·x: every batch must keep the pairs aligned; labels stay int64.
+    x = torch.arange(20, dtype=F64).unsqueeze(1)
+    labels = 10 * torch.arange(20)
+    seen = []
+
+    def loss_fn(model, batch):
+        xb, yb = batch
+        seen.append(bool(torch.equal(10 * xb.squeeze(1).long(), yb)) and yb.dtype == torch.int64)
+        loss = score_matching(model, xb)
+        return loss, {"mean_label": yb.double().mean()}
+
+    history = fit(ScaleEnergy(5.0), loss_fn, (x, labels), 6, 8, 0.1, generator=gen(2), progress=False)
+    assert seen == [True] * 6
+    assert len(history["mean_label"]) == 6 and all(0 <= v <= 190 for v in history["mean_label"])
+    assert history["stopped"] is None
+
+
+def test_fit_rejects_a_tuple_of_unequal_lengths_naming_data():
+    with pytest.raises(ValueError, match="data must be non-empty tensors of equal length"):
+        fit(ScaleEnergy(1.0), score_matching, (torch.zeros(5, 1), torch.zeros(4)), 2, 2, 0.1, progress=False)
+
+
+class _InfiniteGradient(torch.autograd.Function):
+    """The identity, whose backward pass returns an infinite gradient."""
+
+    @staticmethod
+    def forward(ctx, s):
+        return s.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+class InfiniteGradientOnce(torch.nn.Module):
+    """E = s·x: a finite value always, but an infinite gradient in s at the given call."""
+
+    def __init__(self, bad_call):
+        super().__init__()
+        self.s, self.calls, self.bad_call = torch.nn.Parameter(torch.tensor(1.0, dtype=F64)), 0, bad_call
+
+    def forward(self, x):
+        self.calls += 1
+        s = _InfiniteGradient.apply(self.s) if self.calls == self.bad_call else self.s
+        return s * x.sum(1)
+
+
+def test_a_non_finite_gradient_raises_naming_the_step_and_leaves_the_parameters_of_that_step():
+    model = InfiniteGradientOnce(bad_call=3)
+    values = []
+    with pytest.raises(ValueError, match="step 3: a gradient of the loss is not finite"):
+        fit(model, lambda m, x: m(x).mean(), torch.ones(4, 1, dtype=F64), 10, 2, 0.1, progress=False,
+            callback=lambda step, m, history: values.append(m.s.item()))  # fmt: skip
+    assert math.isfinite(model.s.item()) and model.s.item() == values[-1]  # the state step 3 was evaluated at
+
+
+def test_on_nonfinite_stop_keeps_the_last_good_state_and_warns():
+    model = InfiniteGradientOnce(bad_call=3)
+    states = {0: model.s.item()}
+    with pytest.warns(RuntimeWarning, match="training stopped at step 3: a gradient of the loss is not finite"):
+        history = fit(model, lambda m, x: m(x).mean(), torch.ones(4, 1, dtype=F64), 10, 2, 0.1, progress=False,
+                      on_nonfinite="stop", callback=lambda step, m, h: states.update({step: m.s.item()}))  # fmt: skip
+    assert len(history["loss"]) == 2 and history["stopped"].endswith("the last good state is kept")
+    assert model.s.item() == states[1]  # the parameters at which step 2 (the last finite one) was evaluated
+
+
+def test_fit_rejects_an_unknown_on_nonfinite_and_a_loss_that_is_not_a_scalar():
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        fit(ScaleEnergy(1.0), score_matching, torch.randn(10, 1, dtype=F64), 2, 4, 0.1, progress=False, on_nonfinite="ignore")
+    with pytest.raises(TypeError, match="scalar tensor"):
+        fit(ScaleEnergy(1.0), lambda m, x: m(x), torch.randn(10, 1, dtype=F64), 2, 4, 0.1, progress=False)

@@ -93,8 +93,8 @@ class NoiseAnnealing:
         progress = min(1.0, step / self.n_anneal)
         return self.sigma_max * (self.sigma_min / self.sigma_max) ** progress
 
-    def __call__(self, step: int, energy=None) -> None:
-        """Set :attr:`sigma` to σ(step); the signature of ``fit``'s callback, the energy is unused."""
+    def __call__(self, step: int, model=None, history=None) -> None:
+        """Set :attr:`sigma` to σ(step); the signature of ``fit``'s callback, model and history unused."""
         self.sigma = self.sigma_at(step)
 
     def blur(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
