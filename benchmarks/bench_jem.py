@@ -23,6 +23,7 @@ Run:  python benchmarks/bench_jem.py [--seeds 0 1 2] [--steps 1500] [--device cu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -53,7 +54,8 @@ def conditional_agreement(sampler: JEM, judge: JEM, starts, n_steps, generator) 
 def run(seed: int, args, data, device) -> dict:
     x_train, y_train, x_test, y_test = data
     g = torch.Generator().manual_seed(seed)
-    common = dict(batch_size=args.batch_size, lr=args.lr, generator=g, progress=not args.quiet)
+    # progress bars only on a terminal: written to a file (run_all.py) they are thousands of lines
+    common = dict(batch_size=args.batch_size, lr=args.lr, generator=g, progress=not args.quiet and sys.stderr.isatty())
     torch.manual_seed(10_000 + seed)  # the judge starts from another initialisation than JEM
     judge = make(args.channels, args.hidden, device)
     start = time.perf_counter()
