@@ -91,6 +91,13 @@ METHODS = {
 }
 
 
+def described(annealing: NoiseAnnealing) -> str:
+    """The schedule in words, for the table."""
+    if annealing.sigma_max == annealing.sigma_min:
+        return f"data noise σ = {annealing.sigma_min}"
+    return f"data noise σ {annealing.sigma_max} → {annealing.sigma_min} over {annealing.fraction:.0%} of the steps"
+
+
 def make_loss(method: str, settings: dict, energy, train: torch.Tensor, g: torch.Generator):
     """The loss_fn, extra parameters and callback for one method; the description of its settings."""
     n_steps = settings["n_steps"]
@@ -106,10 +113,8 @@ def make_loss(method: str, settings: dict, energy, train: torch.Tensor, g: torch
             return contrastive_divergence(e, x, n_steps=settings["k"], step_size=settings["step_size"], chains=chains, generator=g)
 
         extra = f"k={settings['k']}, ε={settings['step_size']}" + (f", {settings['n_chains']} chains" if chains else "")
-        if annealing is not None and annealing.sigma_max > annealing.sigma_min:
-            extra += f", data noise σ {annealing.sigma_max} → {annealing.sigma_min} over {annealing.fraction:.0%} of the steps"
-        elif annealing is not None:
-            extra += f", data noise σ = {annealing.sigma_min}"
+        if annealing is not None:
+            extra += ", " + described(annealing)
         return loss_fn, None, annealing, extra
     if method == "nce":
         noise = Gaussian(train.mean(0), torch.cov(train.T))  # the data-fitted Gaussian
@@ -130,8 +135,7 @@ def make_loss(method: str, settings: dict, energy, train: torch.Tensor, g: torch
         loss_fn = lambda e, x: score_matching(e, annealing.blur(x, generator=g))  # noqa: E731
     else:
         loss_fn = lambda e, x: sliced_score_matching(e, annealing.blur(x, generator=g), variance_reduction=True, generator=g)  # noqa: E731
-    described = f"data noise σ {high} → {low} over {fraction:.0%} of the steps" if high > low else f"data noise σ = {low}"
-    return loss_fn, None, annealing, described
+    return loss_fn, None, annealing, described(annealing)
 
 
 def weights_cost(energy) -> float:

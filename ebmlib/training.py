@@ -175,7 +175,8 @@ def fit(
             if not keep_good_state:
                 if bar is not None:
                     bar.close()
-                raise type(err)(message) from err
+                err.args = (message, *err.args[1:])  # the same error, its message naming the step
+                raise
             history["stopped"] = f"{message}; the last good state is kept"
             model.load_state_dict(good_state)
             warnings.warn(history["stopped"], RuntimeWarning, stacklevel=2)
