@@ -99,3 +99,10 @@ def check_energies(energies, name: str = "energies") -> torch.Tensor:
     check_ndim(t, name, 1, "(n_states,)")
     check_nonempty(t, name)
     return check_finite(t, name)
+
+
+def check_generator(generator) -> torch.Generator | None:
+    """Return ``generator``, or raise a TypeError naming it if it is neither None nor a torch.Generator."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator

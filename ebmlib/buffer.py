@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int
 
 __all__ = ["BufferDraw", "ReplayBuffer", "check_fraction", "uniform_init"]
 
@@ -49,12 +49,6 @@ def check_fraction(value, name: str) -> float:
     if not 0.0 <= value <= 1.0:  # also refuses NaN
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     return value
-
-
-def check_generator(generator) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
 
 
 def uniform_init(event_shape, low: float = -1.0, high: float = 1.0, *, dtype: torch.dtype | None = None) -> Init:

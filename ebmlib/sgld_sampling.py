@@ -40,7 +40,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int, check_positive
 
 __all__ = ["implied_temperature", "sgld", "sgld_step"]
 
@@ -194,8 +194,7 @@ def sgld(
         low, high = (float(c) for c in clamp)
         if not low < high:
             raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
     x = x.detach().clone()  # (n_chains, *event_shape)
     for step in range(n_steps):
         # the noise first, then the gradient: the order of ebmlib.samplers.langevin_step

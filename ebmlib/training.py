@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_finite, check_int, check_positive
-from ebmlib.losses._checks import check_data, check_generator, evaluate
+from ebmlib._validation import check_finite, check_generator, check_int, check_positive
+from ebmlib.losses._checks import check_data, evaluate
 from ebmlib.partition import log_partition_grid
 
 __all__ = ["NonFiniteError", "fit", "exact_log_likelihood"]

@@ -73,12 +73,6 @@ def finite_loss(loss: Tensor, name: str) -> Tensor:
     return loss
 
 
-def check_generator(generator) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
-
-
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise of the shape, dtype and device of ``x``, drawn from ``generator``."""
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)

@@ -40,8 +40,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.losses._checks import Energy, check_data, check_generator, evaluate, finite_loss
+from ebmlib._validation import check_generator, check_int, check_positive
+from ebmlib.losses._checks import Energy, check_data, evaluate, finite_loss
 from ebmlib.samplers import init_state, langevin_step
 
 __all__ = ["PersistentChains", "contrastive_divergence", "contrastive_loss", "short_run_langevin"]

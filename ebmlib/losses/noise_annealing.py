@@ -35,8 +35,8 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.losses._checks import check_data, check_generator
+from ebmlib._validation import check_generator, check_int, check_positive
+from ebmlib.losses._checks import check_data
 
 __all__ = ["NoiseAnnealing", "blur_cost"]
 

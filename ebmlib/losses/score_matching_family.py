@@ -42,8 +42,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.losses._checks import Energy, check_data, check_generator, finite_loss, randn_like, score_of
+from ebmlib._validation import check_generator, check_int, check_positive
+from ebmlib.losses._checks import Energy, check_data, finite_loss, randn_like, score_of
 
 __all__ = ["score_matching", "sliced_score_matching", "denoising_score_matching"]
 
