@@ -2,8 +2,7 @@
 
 The hidden tests of an exercise must not be passable by handing back ebmlib's own
 implementation of that exercise. :func:`forbid` makes such a call fail for the length of
-a ``with`` block: the reference function is swapped, in its module and in the notebook's
-namespace, for one that raises.
+a ``with`` block, however the answer reached the function.
 
 Example, in a hidden test cell::
 
@@ -11,13 +10,36 @@ Example, in a hidden test cell::
     import ebmlib.partition
     with forbid(ebmlib.partition.log_partition_exact, namespace=globals()):
         got = log_partition_exact(torch.tensor([0.0, 1.0]))
+
+How. A Python function is blocked in its object, not in a name: its ``__code__`` is swapped
+for code that raises :class:`ReferenceCalled` (with the same free variables, so closures keep
+their cells) and swapped back on exit. Every reference to that object therefore raises, however
+it was captured: a default argument, a closure, a module attribute reached through an alias or
+``__dict__``, a list, a dict, a ``functools.partial``, a bound method. Functions made from the
+same code with the same closure (``types.FunctionType(f.__code__, ...)``), the functions a
+decorator wraps (``__wrapped__``) and, for a class, the methods its body defines are blocked
+too. Callables without Python code (builtins) are replaced by name, as before, in the modules
+of their package and in ``namespace``.
+
+This module also resists being switched off by a submission: its names cannot be rebound
+(``ebmlib.testing.forbid = ...`` raises ``AttributeError``; a write through ``__dict__`` is not
+what ``from ebmlib.testing import forbid`` returns), and before every cell the notebook runs
+(Python's ``exec`` audit event) it puts itself back in ``sys.modules`` and in its package if a
+submission replaced it there. What remains (rebinding ``forbid`` in the notebook's globals from
+inside an answer, code surgery with ``__code__``, ``gc``) is flagged by the grader's integrity
+scan (``tools/integrity.py``) for a person to review. The protection against ``sys.modules``
+replacement starts when this module is first imported: the grader imports it before any
+student code runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import importlib
 import sys
+import types
 from collections.abc import Callable, Iterator, MutableMapping
 
 
@@ -25,40 +47,174 @@ class ReferenceCalled(AssertionError):
     """Raised when an exercise answer calls the ebmlib function it was asked to write."""
 
 
+# Methods of a forbidden class left callable: the object protocol that printing, hashing,
+# comparing, copying and attribute access need, which computes no exercise's answer.
+_PROTOCOL = frozenset(
+    "__repr__ __str__ __format__ __hash__ __eq__ __ne__ __getattr__ __getattribute__ __setattr__ "
+    "__delattr__ __dir__ __sizeof__ __reduce__ __reduce_ex__ __getstate__ __setstate__ __copy__ "
+    "__deepcopy__ __init_subclass__ __class_getitem__ __subclasshook__ __del__".split()
+)
+_HOOK = "__ebmlib_testing_forbid_hook__"
+_ACTIVE: dict[types.FunctionType, types.CodeType] = {}  # function -> its real code, while blocked
+_get_objects = gc.get_objects
+
+
+def _reference_called(label: str) -> ReferenceCalled:
+    return ReferenceCalled(
+        f"This exercise asks you to write it yourself: your answer called {label}, "
+        "ebmlib's reference implementation."
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _template(freevars: tuple[str, ...]) -> types.CodeType:
+    """Code ``(*args, **kwargs) -> raise hook()`` with the given free variables, never read."""
+    lines = ["def _outer():"] + [f"    {name} = None" for name in freevars]
+    lines += [
+        "    def blocked(*args, **kwargs):",
+        f"        if False: ({', '.join(freevars)},)" if freevars else "        pass",
+        f"        hook = {_HOOK!r}",
+        "        raise hook()",
+        "    return blocked",
+    ]
+    namespace: dict = {}
+    exec(compile("\n".join(lines), "<forbidden by ebmlib.testing>", "exec"), namespace)
+    code = namespace["_outer"]().__code__
+    assert code.co_freevars == freevars
+    return code
+
+
+def _blocking_code(function: types.FunctionType, label: str) -> types.CodeType:
+    """A code object that raises :class:`ReferenceCalled` naming ``label``, fit for ``function``."""
+    real = _ACTIVE.get(function, function.__code__)
+    code = _template(real.co_freevars)
+    hook = functools.partial(_reference_called, label)
+    return code.replace(
+        co_consts=tuple(hook if c == _HOOK else c for c in code.co_consts),
+        co_name=real.co_name,
+        co_qualname=getattr(real, "co_qualname", real.co_name),
+    )
+
+
+def _python_functions(obj) -> list[types.FunctionType]:
+    """The Python functions to block for ``obj``: itself, what it wraps, a class's methods."""
+    obj = getattr(obj, "__func__", obj)  # a bound method or classmethod: its function
+    if isinstance(obj, functools.partial):
+        return _python_functions(obj.func)
+    if isinstance(obj, type):
+        found = []
+        for name, value in vars(obj).items():
+            if name in _PROTOCOL:
+                continue
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                found += [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
+            elif isinstance(value, types.FunctionType):
+                found += _python_functions(value)
+        return found
+    found = []
+    while isinstance(obj, types.FunctionType) and obj not in found:
+        found.append(obj)
+        obj = getattr(obj, "__wrapped__", None)
+    return found
+
+
+def _cells(function: types.FunctionType) -> tuple:
+    """The contents of the function's closure, compared by identity (an empty cell as itself)."""
+    out = []
+    for cell in function.__closure__ or ():
+        try:
+            out.append(id(cell.cell_contents))
+        except ValueError:
+            out.append(("empty", id(cell)))
+    return tuple(out)
+
+
+def _copies(functions: list[types.FunctionType]) -> list[types.FunctionType]:
+    """Other live function objects with the same code and closure as one of ``functions``."""
+    wanted = {}
+    for function in functions:
+        wanted.setdefault(_ACTIVE.get(function, function.__code__), set()).add(_cells(function))
+    found = []
+    for obj in _get_objects():
+        if type(obj) is types.FunctionType and obj not in functions:
+            code = _ACTIVE.get(obj, obj.__code__)
+            if code in wanted and _cells(obj) in wanted[code]:
+                found.append(obj)
+    return found
+
+
 @contextlib.contextmanager
 def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Iterator[None]:
     """Within the block, calling any of ``functions`` raises :class:`ReferenceCalled`.
 
-    Each function is replaced in the module that defines it, in every loaded module of its
-    package that re-exports it, and in ``namespace`` (pass ``globals()`` from a notebook) wherever
-    a name there is bound to it. A method (``ebmlib.rbm.RBM.free_energy``, or the bound
-    ``model.free_energy``) is replaced on its class. Everything is restored on exit, whatever
-    happens.
+    A Python function has its code swapped for blocking code, so every reference to it raises,
+    however it was captured (default arguments, closures, aliases, containers, partials), and so
+    do its copies (same code and closure), what it wraps (``__wrapped__``) and, given a class, the
+    methods its body defines (``__init__``, ``__call__``, methods, class and static methods,
+    properties; not the object protocol such as ``__repr__`` or ``__hash__``). A bound method
+    blocks its function, and so the method on its class. A callable without Python code is
+    replaced by name in every loaded module of its package and in ``namespace`` (pass
+    ``globals()`` from a notebook). Everything is restored on exit, whatever happens; if the
+    blocking code was taken off a function inside the block, the exit raises
+    :class:`ReferenceCalled` saying so.
     """
-    patches: list[tuple[MutableMapping, str, object]] = []
-    class_patches: list[tuple[type, str, object]] = []
+    _heal()
+    targets: dict[types.FunctionType, str] = {}  # function -> the name its error gives
+    by_name: list[Callable] = []
     for function in functions:
         if not callable(function):
             raise TypeError(f"functions must be callable, got {type(function).__name__}")
-        function = getattr(function, "__func__", function)  # a bound method: its function
-        label = f"{function.__module__}.{function.__qualname__}"
+        root = getattr(function, "__func__", function)
+        label = f"{getattr(root, '__module__', '?')}.{getattr(root, '__qualname__', repr(root))}"
+        found = _python_functions(function)
+        if not found:
+            by_name.append(function)
+        for f in found:
+            targets.setdefault(f, label)
+    for copy in _copies(list(targets)):
+        code, cells = _ACTIVE.get(copy, copy.__code__), _cells(copy)
+        targets[copy] = next(label for f, label in targets.items() if _ACTIVE.get(f, f.__code__) == code and _cells(f) == cells)
+    blocked: list[tuple[types.FunctionType, types.CodeType]] = []
+    patches = _patch_names(by_name, namespace)
+    try:
+        for function, label in targets.items():
+            if function in _ACTIVE:  # an enclosing forbid already blocks it
+                continue
+            code = _blocking_code(function, label)
+            _ACTIVE[function] = function.__code__
+            function.__code__ = code
+            blocked.append((function, code))
+        yield
+    finally:
+        tampered = []
+        for function, code in reversed(blocked):
+            if function.__code__ is not code:
+                tampered.append(f"{function.__module__}.{function.__qualname__}")
+            function.__code__ = _ACTIVE.pop(function)
+        for space, key, value in reversed(patches):
+            space[key] = value
+        if tampered and sys.exc_info()[0] is None:
+            raise ReferenceCalled(f"the block on {', '.join(tampered)} was taken off inside the forbid block")
+
+
+def _patch_names(callables: list[Callable], namespace: MutableMapping | None) -> list[tuple[MutableMapping, str, object]]:
+    """Replace each callable by name in its package's loaded modules and ``namespace``."""
+    patches = []
+    for function in callables:
+        label = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
 
         def blocked(*args, _label=label, **kwargs):
-            raise ReferenceCalled(
-                f"This exercise asks you to write it yourself: your answer called {_label}, "
-                "ebmlib's reference implementation."
-            )
+            raise _reference_called(_label)
 
-        # The defining module, every loaded module of the same package that re-exports the
-        # function (ebmlib.samplers re-exports ebmlib.samplers.langevin_family.langevin),
-        # and the notebook's namespace.
-        importlib.import_module(function.__module__)
-        package = function.__module__.split(".")[0]
-        spaces = [
-            vars(module)
-            for name, module in list(sys.modules.items())
-            if module is not None and (name == package or name.startswith(package + "."))
-        ]
+        module = getattr(function, "__module__", None) or ""
+        if module and module not in sys.modules:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        package = module.split(".")[0]
+        spaces = [vars(m) for name, m in list(sys.modules.items())
+                  if package and m is not None and (name == package or name.startswith(package + "."))]
         if namespace is not None:
             spaces.append(namespace)
         for space in spaces:
@@ -66,27 +222,53 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
                 if value is function:
                     patches.append((space, key, value))
                     space[key] = blocked
-        owner = _owning_class(function)
-        if owner is not None:
-            class_patches.append((owner, function.__name__, function))
-            setattr(owner, function.__name__, blocked)
-    try:
-        yield
-    finally:
-        for space, key, value in reversed(patches):
-            space[key] = value
-        for owner, name, value in reversed(class_patches):
-            setattr(owner, name, value)
+    return patches
 
 
-def _owning_class(function) -> type | None:
-    """The class whose body defines ``function`` (from its qualified name), or None for a plain function."""
-    path = getattr(function, "__qualname__", "").split(".")[:-1]
-    if not path or "<locals>" in path:
-        return None
-    owner = sys.modules.get(function.__module__)
-    for part in path:
-        owner = getattr(owner, part, None)
-    if isinstance(owner, type) and owner.__dict__.get(function.__name__) is function:
-        return owner
-    return None
+# ---------------------------------------------------------------------------------------
+# Resisting a submission that switches this module off.
+
+_MODULE = sys.modules[__name__]
+
+
+class _ProtectedModule(types.ModuleType):
+    """This module's type: its names cannot be rebound or deleted, and always read as the genuine ones."""
+
+    def __setattr__(self, name, value):
+        if name == "__class__" or name in _GENUINE:
+            raise AttributeError(f"ebmlib.testing.{name} cannot be rebound: the graded tests rely on it")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if name in _GENUINE:
+            raise AttributeError(f"ebmlib.testing.{name} cannot be deleted: the graded tests rely on it")
+        super().__delattr__(name)
+
+    def __getattribute__(self, name):
+        genuine = _GENUINE.get(name)
+        return genuine if genuine is not None else super().__getattribute__(name)
+
+
+def _heal() -> None:
+    """Put this module back where a submission may have replaced it, and its names back in it."""
+    if type(_MODULE) is not _ProtectedModule:
+        types.ModuleType.__setattr__(_MODULE, "__class__", _ProtectedModule)
+    space = types.ModuleType.__getattribute__(_MODULE, "__dict__")
+    for name, value in _GENUINE.items():
+        if space.get(name) is not value:
+            space[name] = value
+    if sys.modules.get(__name__) is not _MODULE:
+        sys.modules[__name__] = _MODULE
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    if package is not None and package.__dict__.get("testing") is not _MODULE:
+        package.__dict__["testing"] = _MODULE
+
+
+def _audit(event: str, args) -> None:
+    if event == "exec":
+        _heal()
+
+
+_GENUINE = types.MappingProxyType({name: value for name, value in globals().items() if not name.startswith("__")})
+_MODULE.__class__ = _ProtectedModule
+sys.addaudithook(_audit)
