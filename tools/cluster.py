@@ -8,7 +8,8 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
 
     run_tasks(tasks: list[SubmissionTask], *, jobs: int = 1, scheduler: str | None = None,
               on_result: Callable[[SubmissionResult], None], function=grade_submission,
-              retries: int = 1, progress: bool | None = None, failed_result=None) -> None
+              retries: int = 1, progress: bool | None = None,
+              failed_result=failed_submission, warm=WARM_MODULES) -> None
 
 - Each task is sent to a worker whole (the notebook's and the other files' bytes travel inside
   it), so workers need no shared filesystem; ``function(task)`` runs there and its result comes
@@ -24,7 +25,9 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
   running: the scheduler runs that task again on a worker that is alive, up to ``retries`` more
   times, after which ``failed_result(task, "worker died", reason)`` is delivered in its place.
   A ``function`` that raises, which ``grade_submission`` never does, is delivered as
-  ``failed_result(task, "grading error", reason)``. No task reaches ``on_result`` twice.
+  ``failed_result(task, "grader error", reason)``. No task reaches ``on_result`` twice.
+  (A finished result not yet fetched from a worker that then dies is computed again by Dask;
+  it is still delivered once.)
 - Ctrl-C (``KeyboardInterrupt``), or an exception raised by ``on_result``: nothing more is
   submitted, the tasks not yet delivered are cancelled, the cluster is closed (a local one) and
   the exception is raised again. Everything delivered before it is already in ``OUT``, so
@@ -33,15 +36,16 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
 - Progress. With ``progress`` (default: when stderr is a terminal) a tqdm bar shows the count,
   the rate, the ETA and the outcomes so far; the dashboard's address is printed when the
   scheduler serves one (its pages need ``bokeh``).
-- Warm workers. Each worker imports the task function's module once, when it starts (a worker
-  plugin), and keeps its interpreter between tasks: what that module imports at its top is paid
-  once per worker, not per submission. What ``function`` starts per task (a kernel, a sandbox)
-  is still fresh per task.
+- Warm workers. Each worker imports the task function's module and ``warm`` (the grading code:
+  nbformat, nbclient, nbgrader's scoring) once, when it starts (a worker plugin), and keeps its
+  interpreter between tasks. What ``function`` starts per task (a kernel, a sandbox) is still
+  fresh per task.
 
-What ``tools.submission`` provides for this (grade-core): ``grade_submission(task) -> result``,
-picklable tasks and results, a result that says whose submission it is (``on_result`` receives
-only the result), and ``failed_result(task, status, reason) -> SubmissionResult`` (score 0, the
-status, the reason among its notes), the default for ``failed_result`` here.
+What this takes from ``tools.submission``: ``grade_submission(task) -> SubmissionResult``, the
+picklable ``SubmissionTask`` and ``SubmissionResult`` (which names its student and assignment:
+``on_result`` receives only the result), and ``reference``; :func:`failed_submission` builds the
+result of a submission that produced none, with the status ``"worker died"`` (add it to
+``tools.submission.STATUSES``) or ``"grader error"`` (a bug: ``grade_submission`` raised).
 
 Dask's own references: https://distributed.dask.org/en/stable/killed.html (what a worker's death
 does to its task), https://distributed.dask.org/en/stable/plugins.html (worker plugins).
@@ -63,6 +67,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 CONNECT_TIMEOUT_S = 30
+# What grading a submission imports in the worker (tools.submission imports some of it late).
+WARM_MODULES = ("tools.submission", "tools.feedback", "tools.integrity", "nbformat", "nbclient", "nbgrader.utils")
 
 
 def run_tasks(
@@ -75,6 +81,7 @@ def run_tasks(
     retries: int = 1,
     progress: bool | None = None,
     failed_result: Callable[[Any, str, str], Any] | None = None,
+    warm: Sequence[str] = WARM_MODULES,
 ) -> None:
     """Run ``function(task)`` for every task on a Dask cluster; hand each result to ``on_result``.
 
@@ -89,7 +96,8 @@ def run_tasks(
     retries : how many more times a task whose worker died is run before it is reported.
     progress : show a progress bar (default: when stderr is a terminal).
     failed_result : ``(task, status, reason) -> result`` for a task that produced no result
-        (default ``tools.submission.failed_result``).
+        (default :func:`failed_submission`).
+    warm : modules each worker imports once, when it starts, besides ``function``'s own.
 
     Raises
     ------
@@ -100,16 +108,14 @@ def run_tasks(
     """
     tasks = list(tasks)
     _check_arguments(jobs, scheduler, on_result, retries)
-    if function is None or failed_result is None:
-        from tools import submission  # the default, imported late: tools.grade imports this module
-
-        function = function or submission.grade_submission
-        failed_result = failed_result or submission.failed_result
+    if function is None:
+        from tools.submission import grade_submission as function  # late: tools.grade imports this module
+    failed_result = failed_result or failed_submission
     if not tasks:
         return
     show = sys.stderr.isatty() if progress is None else bool(progress)
     with _client(jobs=min(jobs, len(tasks)), scheduler=scheduler, retries=retries) as client:
-        _prepare_workers(client, function, local=scheduler is None)
+        _prepare_workers(client, function, warm, local=scheduler is None)
         link = client.dashboard_link
         if link:
             note = "" if _has_bokeh() or scheduler else " (pip install bokeh to see its pages)"
@@ -193,9 +199,9 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def _prepare_workers(client, function, *, local: bool) -> None:
+def _prepare_workers(client, function, warm: Sequence[str], *, local: bool) -> None:
     """Register :class:`WarmWorker` on every worker, present and future; fail early if it cannot import."""
-    plugin = WarmWorker(function.__module__, ignore_sigint=local)
+    plugin = WarmWorker(function.__module__, warm, ignore_sigint=local)
     try:
         client.register_plugin(plugin)
     except Exception as err:
@@ -267,7 +273,19 @@ def _outcome(future, value, task, failed_result):
             f"(last on {error.last_worker.address}): a crash, a kill or running out of memory; see that worker's log"
         )
         return failed_result(task, "worker died", reason)
-    return failed_result(task, "grading error", f"{type(error).__name__}: {error}")
+    return failed_result(task, "grader error", f"{type(error).__name__}: {error}")
+
+
+def failed_submission(task, status: str, reason: str):
+    """The ``SubmissionResult`` of a submission that produced none: score 0, ``status``, ``reason`` noted."""
+    from tools.submission import SubmissionResult, reference
+
+    result = SubmissionResult(task.student, task.assignment, status=status, notes=[reason], digest=task.digest)
+    try:
+        result.max_score = float(sum(reference(task.source).points.values()))
+    except Exception as err:  # the instructor's notebook unreadable: grade_submission says so for the others
+        result.notes.append(f"max_score unknown: the instructor's notebook did not parse ({type(err).__name__})")
+    return result
 
 
 try:
@@ -277,24 +295,29 @@ except ImportError:  # distributed is in the course extra; the message comes whe
 
 
 class WarmWorker(WorkerPlugin):
-    """A worker plugin: import the task function's module once per worker process, before its tasks.
+    """A worker plugin: import the grading code once per worker process, before its first task.
 
     Every submission still gets its own kernel (and sandbox); what is kept warm is the worker's
-    interpreter and what the task function's module imports at its top (for ``tools.submission``:
-    nbformat, nbclient, nbconvert, nbgrader), which would otherwise be paid again by any process
-    started per submission. Importing the module on registration also checks, before any task is
-    sent, that the worker can. On a local cluster it also makes the worker process ignore SIGINT
-    (restarted workers included), so that only the client reacts to a Ctrl-C.
+    interpreter with ``module`` (the task function's) and ``warm`` imported, which the first
+    submission of each worker would otherwise pay for. Importing ``module`` on registration also
+    checks, before any task is sent, that every worker can. On a local cluster it also makes the
+    worker process ignore SIGINT (restarted workers included), so that only the client reacts to
+    a Ctrl-C.
     """
 
     name = "ebm-course-warm-worker"
 
-    def __init__(self, module: str, ignore_sigint: bool = False):
-        self.module = module
-        self.ignore_sigint = ignore_sigint
+    def __init__(self, module: str, warm: Sequence[str] = (), ignore_sigint: bool = False):
+        self.module, self.warm, self.ignore_sigint = module, tuple(warm), ignore_sigint
 
     async def setup(self, worker) -> None:
         if self.ignore_sigint and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # In a thread: an import of several seconds would otherwise stall the worker's event loop.
-        await asyncio.to_thread(importlib.import_module, self.module)
+        # In a thread: imports of several seconds would otherwise stall the worker's event loop.
+        await asyncio.to_thread(self._import)
+
+    def _import(self) -> None:
+        importlib.import_module(self.module)  # the task function's own module: it must import
+        for module in self.warm:
+            with contextlib.suppress(ImportError):  # a warm-up only: what is missing fails in the task, reported
+                importlib.import_module(module)

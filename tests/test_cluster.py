@@ -1,0 +1,211 @@
+"""tools.cluster on real Dask: worker processes, a worker killed mid-task, an interrupt, an existing cluster.
+
+The task functions here are small stand-ins for ``grade_submission`` (module level, so that the
+workers import them by name); they leave a file per attempt in a folder the test reads, which is
+how a test knows what ran where, and how often, without timing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tools import cluster
+from tools.cluster import run_tasks
+
+GUARD_S = 120  # how long a stand-in waits for its condition before giving up (never reached when all is well)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stand-in for SubmissionTask: an id, the folder where attempts are recorded, and what to do."""
+
+    student: str
+    folder: str
+    behaviour: str = "ok"  # ok | meet (wait until two workers run at once) | die_once | die_always | block
+
+
+@dataclass
+class Done:
+    """A stand-in for SubmissionResult."""
+
+    student: str
+    status: str
+    pid: int = 0
+    notes: tuple = ()
+
+
+def attempts(folder: Path, student: str) -> list[int]:
+    """The worker pids of every attempt at ``student``'s task, in the order they started."""
+    return [int(p.read_text()) for p in sorted(folder.glob(f"{student}.attempt*"), key=lambda p: int(p.suffix.removeprefix(".attempt")))]
+
+
+def stand_in(job: Job) -> Done:
+    """Record the attempt, then behave as asked; return a ``Done`` naming the worker process."""
+    folder, pid = Path(job.folder), os.getpid()
+    (folder / f"{job.student}.attempt{len(list(folder.glob(f'{job.student}.attempt*')))}").write_text(str(pid))
+    if job.behaviour == "meet":  # returns only once two different processes are running a "meet" task
+        (folder / f"meet.{pid}").touch()
+        deadline = time.monotonic() + GUARD_S
+        while len(list(folder.glob("meet.*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if job.behaviour == "die_once" and not (folder / f"{job.student}.died").exists():
+        (folder / f"{job.student}.died").touch()
+        os.kill(pid, signal.SIGKILL)
+    if job.behaviour == "die_always":
+        os.kill(pid, signal.SIGKILL)
+    if job.behaviour == "block":  # runs until the cluster is closed under it
+        time.sleep(GUARD_S)
+    return Done(job.student, "graded", pid)
+
+
+def failed(job: Job, status: str, reason: str) -> Done:
+    return Done(job.student, status, notes=(reason,))
+
+
+def run(jobs_list, **kwargs) -> list[Done]:
+    delivered: list[Done] = []
+    kwargs = {"function": stand_in, "failed_result": failed, "warm": (), "progress": False} | kwargs
+    run_tasks(jobs_list, on_result=delivered.append, **kwargs)
+    return delivered
+
+
+def test_two_worker_processes_run_two_tasks_at_once_and_every_result_reaches_the_client_once(tmp_path):
+    jobs_list = [Job(f"s{i}", str(tmp_path), "meet" if i < 2 else "ok") for i in range(6)]
+    client_thread = []
+    delivered: list[Done] = []
+
+    def on_result(done):
+        client_thread.append((os.getpid(), threading.current_thread() is threading.main_thread()))
+        delivered.append(done)
+
+    run_tasks(jobs_list, jobs=2, on_result=on_result, function=stand_in, failed_result=failed, warm=(), progress=False)
+    assert sorted(d.student for d in delivered) == [j.student for j in jobs_list]
+    assert all(d.status == "graded" for d in delivered)
+    met = {int(p.suffix[1:]) for p in tmp_path.glob("meet.*")}
+    assert len(met) == 2, f"the two 'meet' tasks ran in {len(met)} process(es), expected two at once"
+    workers = {d.pid for d in delivered}
+    assert os.getpid() not in workers and len(workers) == 2  # processes, not threads of the client
+    assert client_thread == [(os.getpid(), True)] * len(jobs_list)  # on_result: in the client's own thread
+
+
+@pytest.fixture(scope="module")
+def faulty_class(tmp_path_factory):
+    """One run of a two-worker cluster over a class holding a task that kills its worker once and one that always does."""
+    folder = tmp_path_factory.mktemp("faulty")
+    behaviours = {"ada": "ok", "bob": "die_once", "cy": "ok", "dee": "die_always", "eve": "ok", "fay": "ok"}
+    jobs_list = [Job(student, str(folder), behaviour) for student, behaviour in behaviours.items()]
+    return folder, behaviours, run(jobs_list, jobs=2, retries=1)
+
+
+def test_a_task_whose_worker_is_killed_once_is_run_again_and_delivered_once(faulty_class):
+    folder, behaviours, delivered = faulty_class
+    assert sorted(d.student for d in delivered) == sorted(behaviours)  # each exactly once
+    bob = next(d for d in delivered if d.student == "bob")
+    assert bob.status == "graded"
+    first, *later = attempts(folder, "bob")  # killed, then graded (again, if a worker died before the client fetched it)
+    assert (folder / "bob.died").exists() and later and bob.pid in later and first not in later
+
+
+def test_a_task_whose_worker_always_dies_is_reported_after_one_retry_and_the_rest_are_graded(faulty_class):
+    folder, behaviours, delivered = faulty_class
+    dee = next(d for d in delivered if d.student == "dee")
+    assert dee.status == "worker died"
+    assert "died on each of its 2 attempts" in dee.notes[0]
+    assert len(attempts(folder, "dee")) == 2  # retries=1: run twice, then reported
+    assert {d.student for d in delivered if d.status == "graded"} == set(behaviours) - {"dee"}
+
+
+def test_an_interrupt_submits_nothing_more_stops_the_workers_and_is_raised_again(tmp_path):
+    """A SIGINT to the client while tasks run, as a Ctrl-C at the terminal gives it."""
+    jobs_list = [Job(f"s{i:02d}", str(tmp_path), "block") for i in range(20)]
+    delivered: list[Done] = []
+
+    def interrupt_once_a_task_runs():
+        deadline = time.monotonic() + GUARD_S
+        while not list(tmp_path.glob("*.attempt*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_a_task_runs, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(jobs_list, jobs=2, on_result=delivered.append, function=stand_in, failed_result=failed, warm=(), progress=False)
+    assert delivered == []
+    started = {p.name.split(".")[0] for p in tmp_path.glob("*.attempt*")}
+    assert 1 <= len(started) < len(jobs_list)  # at most the submitted window ever started
+    for pid in {int(p.read_text()) for p in tmp_path.glob("*.attempt*")}:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"worker {pid} left running"
+
+
+def test_an_error_in_on_result_cancels_the_rest_and_reaches_the_caller(tmp_path):
+    jobs_list = [Job(f"s{i:02d}", str(tmp_path)) for i in range(30)]
+    calls = []
+
+    def on_result(done):
+        calls.append(done)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_tasks(jobs_list, jobs=1, on_result=on_result, function=stand_in, failed_result=failed, warm=(), progress=False)
+    assert len(calls) == 1
+    assert len(list(tmp_path.glob("*.attempt*"))) < len(jobs_list)
+
+
+def test_an_existing_cluster_is_used_by_address_and_left_as_it_was(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as existing:
+        settings = (existing.scheduler.allowed_failures, existing.scheduler.WORKER_SATURATION)
+        delivered = run([Job(f"s{i}", str(tmp_path)) for i in range(3)], scheduler=existing.scheduler_address, retries=0)
+        assert sorted(d.student for d in delivered) == ["s0", "s1", "s2"]
+        worker_pid = next(iter(existing.scheduler.workers.values())).pid
+        assert {d.pid for d in delivered} == {worker_pid}  # that cluster's worker did the work
+        assert (existing.scheduler.allowed_failures, existing.scheduler.WORKER_SATURATION) == settings
+        assert len(existing.scheduler.workers) == 1  # still running, not closed by run_tasks
+        assert cluster.WarmWorker.name not in existing.scheduler.worker_plugins
+
+
+def test_workers_that_cannot_import_the_task_function_fail_before_anything_is_sent(tmp_path):
+    def orphan(job):  # its module, as the workers see it, does not exist
+        return Done(job.student, "graded")
+
+    orphan.__module__ = "no_such_course_module"
+    with pytest.raises(RuntimeError, match="cannot import no_such_course_module.*PYTHONPATH"):
+        run([Job("s0", str(tmp_path))], function=orphan)
+    assert not list(tmp_path.glob("*.attempt*"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, argument",
+    [
+        ({"jobs": 0}, ValueError, "jobs"),
+        ({"jobs": 1.5}, ValueError, "jobs"),
+        ({"scheduler": "localhost:8786"}, ValueError, "scheduler"),
+        ({"retries": -1}, ValueError, "retries"),
+        ({"on_result": None}, TypeError, "on_result"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(tmp_path, kwargs, error, argument):
+    kwargs = {"on_result": print, "function": stand_in, "failed_result": failed} | kwargs
+    with pytest.raises(error, match=rf"^{argument} must"):
+        run_tasks([Job("s0", str(tmp_path))], **kwargs)
+
+
+def test_a_scheduler_that_does_not_answer_is_named_in_the_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(ConnectionError, match=r"^scheduler: no Dask scheduler answered at tcp://127\.0\.0\.1:9 "):
+        run_tasks([Job("s0", str(tmp_path))], scheduler="tcp://127.0.0.1:9", on_result=print, function=stand_in, failed_result=failed)
+
+
+def test_no_tasks_start_no_cluster(monkeypatch):
+    import distributed
+
+    monkeypatch.setattr(distributed, "LocalCluster", None)  # would fail if it were started
+    run_tasks([], on_result=print, function=stand_in, failed_result=failed)
