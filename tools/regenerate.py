@@ -6,6 +6,10 @@
 nbgrader's ``generate_assignment`` strips the solutions (between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION``) and the hidden tests, locks the read-only cells and records checksums.
 It runs in a scratch course directory, so no gradebook is left in the repository.
+
+Then it records the release digest of each assignment it regenerated in
+``solutions/RELEASES.json`` (see ``tools/release.py``), which grading checks ``solutions/``
+against.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tools import release
 from tools.course import NOTEBOOKS, assignments, make_course_directory, nbgrader
 
 
@@ -41,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     names = args.assignments or assignments()
     for path in generate(names, NOTEBOOKS):
         print(f"wrote {path.relative_to(NOTEBOOKS.parent)}")
+    recorded = release.record(names)
+    print(f"recorded the release digests of {', '.join(names)} in {recorded.relative_to(NOTEBOOKS.parent)}")
 
 
 if __name__ == "__main__":
