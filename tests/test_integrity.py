@@ -114,10 +114,15 @@ def test_a_cell_with_a_syntax_error_is_flagged_and_the_scan_goes_on():
     assert any(f.startswith("cell 4: assigns to torch.allclose") for f in flags)
 
 
-def test_graded_test_cells_are_not_scanned_and_untouched_released_cells_are_skipped():
+def test_test_cells_are_scanned_too_and_untouched_released_cells_are_skipped():
     nb = notebook()
-    nb["cells"][-1]["source"] += "\nimport sys; sys.modules.clear()"  # the grader puts the test cell back anyway
-    assert scan_notebook(nb, NAMES) == []
+    assert scan_notebook(nb, NAMES) == []  # forbid(..., namespace=globals()) is how tests are written
+    nb["cells"][-1]["source"] += "\nimport sys; sys.modules.clear()"
+    assert scan_notebook(nb, NAMES) == ["cell 3 [test]: touches sys.modules"]
+    disguised = code("import sys\nsys.modules.clear()", grade=True, solution=False, grade_id="my_own_test", points=0)
+    nb = notebook()
+    nb["cells"].insert(2, disguised)
+    assert scan_notebook(nb, NAMES) == ["cell 3 [my_own_test]: touches sys.modules"]
     demo = "import sys\nprint(sys.modules['torch'])"  # an instructor's cell, left as released
     solution = notebook(demo)
     assert scan_notebook(notebook(demo), NAMES, solution_notebook=solution) == []

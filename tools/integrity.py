@@ -24,9 +24,11 @@ verdict: the scan never changes a grade. It flags code that
 - runs other programs or code built at run time (``subprocess``, ``os.system``, ``ctypes``,
   ``socket``, ``exec``, ``eval``, ``__import__``, ``importlib``, ``!shell`` and ``%%bash`` cells).
 
-Cells the grader overwrites with the instructor's version (the graded test cells, locked cells)
-are not scanned, nor, when ``solution_notebook`` is given, cells left exactly as released. A
-cell that does not parse is flagged as such, and the scan goes on with the next.
+Every code cell is scanned, the test cells too (the grader puts the instructor's version back,
+but a cell the student marked as a test is no hiding place); ``namespace=globals()`` in a call of
+``forbid``, as the instructor's tests write it, is not flagged. With ``solution_notebook``, cells
+left exactly as released are skipped. A cell that does not parse is flagged as such, and the scan
+goes on with the next.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def scan_notebook(notebook: dict, test_names: set[str], *, solution_notebook: di
     protected = set(test_names) | ALWAYS_PROTECTED
     trees = []
     for number, cell in enumerate(cells, start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or _is_instructor_cell(cell):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _source(cell)
         label = f"cell {number}" + (f" [{_meta(cell)['grade_id']}]" if _meta(cell).get("grade_id") else "")
@@ -259,6 +261,7 @@ class _Scanner(ast.NodeVisitor):
         self.imported, self.protected = imported, protected
         self.depth = 0  # 0 at a cell's top level; inside a def, lambda or class body above 0
         self.findings: list[str] = []
+        self.exempt: set[int] = set()  # ids of calls not flagged: forbid's namespace argument
 
     # -- names ------------------------------------------------------------------------------
 
@@ -398,7 +401,11 @@ class _Scanner(ast.NodeVisitor):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in {"setattr", "delattr"} and node.args and self.root_is_imported(node.args[0]):
             self.findings.append(f"calls {name} on {self.dotted(node.args[0]) or 'an object'}, imported")
-        if (name in {"globals", "vars", "locals"} and not node.args) or (name == "vars" and node.args and self.root_is_imported(node.args[0])):
+        if (func or "").split(".")[-1] == "forbid":  # namespace=globals(), as the instructor's tests pass it
+            self.exempt |= {id(k.value) for k in node.keywords if k.arg == "namespace"}
+        if id(node) in self.exempt:
+            pass
+        elif (name in {"globals", "vars", "locals"} and not node.args) or (name == "vars" and node.args and self.root_is_imported(node.args[0])):
             self.findings.append(f"reaches the namespace through {name}()")
         if isinstance(node.func, ast.Attribute) and node.func.attr == "__setattr__":
             self.findings.append(f"calls {self.dotted(node.func) or '__setattr__'} directly")
