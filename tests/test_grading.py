@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import nbgrader_meta, read_notebook, solution_path, student_path
 from tools.grade import grade
+from tools.sandbox import Limits
 
 pytestmark = pytest.mark.notebooks
 
@@ -119,7 +120,7 @@ def graded_class(tmp_path_factory):
     (submissions / "no_notebook" / NAME / "notes.txt").write_text("forgot to upload")
     before = _digest(submissions)
     out = tmp_path_factory.mktemp("out")
-    outcomes = {o.student: o for o in grade(submissions, out, names=[NAME], timeout=TIMEOUT, jobs=2)}
+    outcomes = {o.student: o for o in grade(submissions, out, names=[NAME], limits=Limits(cell_timeout_s=TIMEOUT), jobs=2, sandbox=False)}
     return {"outcomes": outcomes, "out": out, "submissions": submissions, "before": before, "solution": solution}
 
 
@@ -223,7 +224,7 @@ def test_lms_zip_grades_each_students_latest_attempt_the_same_way_twice(tmp_path
     before = hashlib.sha256(archive.read_bytes()).hexdigest()
     runs = []
     for run in ("first", "second"):
-        outcomes = {o.student: o for o in grade(archive, tmp_path / run, names=[NAME], timeout=TIMEOUT)}
+        outcomes = {o.student: o for o in grade(archive, tmp_path / run, names=[NAME], limits=Limits(cell_timeout_s=TIMEOUT), sandbox=False)}
         runs.append((tmp_path / run / "grades.csv").read_text())
     assert outcomes["ada"].score == outcomes["ada"].max_score > 0, "the latest attempt (perfect) is graded"
     assert outcomes["bo"].status == "not a notebook"

@@ -8,6 +8,7 @@ solutions and the TA's submissions are therefore never modified.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,22 @@ CONFIG = ROOT / "nbgrader_config.py"
 def assignments() -> list[str]:
     """Names of the course's assignments: the folders of ``solutions/`` holding a notebook."""
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").exists())
+
+
+def cell_timeout() -> int:
+    """The per-cell timeout of autograding, in seconds: ``c.Execute.timeout`` of ``nbgrader_config.py``."""
+    match = re.search(r"^c\.Execute\.timeout\s*=\s*(\d+)", CONFIG.read_text(), re.M)
+    if not match:
+        raise ValueError(f"{CONFIG} sets no c.Execute.timeout")
+    return int(match[1])
+
+
+def solution_notebook(name: str) -> bytes:
+    """The bytes of the instructor's notebook ``solutions/<name>/<name>.ipynb`` (hidden tests included)."""
+    path = SOLUTIONS / name / f"{name}.ipynb"
+    if not path.is_file():
+        raise ValueError(f"assignment {name!r} has no notebook {path}")
+    return path.read_bytes()
 
 
 def make_course_directory(workdir: Path, names: list[str], *, timeout: int | None = None) -> Path:

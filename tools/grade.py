@@ -1,138 +1,188 @@
-"""Grade a folder of submissions end to end: autograde, feedback, a grades CSV and a report.
+"""Grade a class end to end: every submission sandboxed, a grades CSV, feedback and a report.
 
-    python -m tools.grade SUBMISSIONS OUT [--timeout SECONDS] [--assignment NAME ...]
-    python -m tools.grade DOWNLOAD.zip OUT --assignment NAME [--regex REGEX]
+    python -m tools.grade SUBMISSIONS OUT [--assignment NAME ...] [--jobs N] [--roster students.csv]
+    python -m tools.grade DOWNLOAD.zip OUT --assignment NAME [--lms blackboard|canvas|moodle]
+    python -m tools.grade SUBMISSIONS OUT --resume
 
-``SUBMISSIONS`` is laid out as nbgrader's ``submitted/`` folder (what ``nbgrader collect``
-makes): ``SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb``. Or it is a zip file
-downloaded from a learning-management system, whose entries are named as nbgrader's
-``zip_collect`` expects, by default ``<anything>_<student_id>_attempt_<timestamp>_<file>``
-(Blackboard's naming; ``--regex`` sets another, with the groups ``student_id`` and
-``file_id`` and optionally ``timestamp``): the latest attempt of each student is graded.
-``OUT`` receives
+``SUBMISSIONS`` is laid out as nbgrader's ``submitted/`` folder:
+``SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb``. Or it is a zip downloaded from a
+learning-management system (``--lms``; ``tools.lms`` describes each one's naming). ``OUT`` must be
+new or empty; it receives
 
-- ``grades.csv``: one row per student and assignment: score, max_score and status;
-- ``feedback/<student_id>/<assignment>/<assignment>.html``: nbgrader's feedback for each student;
-- ``report.txt``: the same table for a human, with what went wrong where something did.
+- ``grades.csv``: one row per student and assignment, whatever happened: score, max_score, status
+  (graded, missing, too large, not a notebook, timed out, kernel died, ...), notes, the integrity
+  scan's ``flags`` for a person to review, the notebook's sha256 and the grading's wall time.
+  It is rewritten atomically after each submission, so an interrupted run leaves a whole file;
+- ``feedback/<student_id>/<assignment>/<assignment>.html``: for each submission that ran, its
+  tests' visible parts, verdicts and failure messages, never a hidden test (``tools.feedback``);
+- ``report.txt``: the same table for a human, with the problems met (LMS entries, ids refused,
+  students off the roster, tests changed since the release) and the slowest cells.
 
-Each submission is autograded on its own (one ``nbgrader autograde --student`` call each), in a
-scratch course directory built from ``solutions/`` (``--jobs N`` grades N at once, each job in
-a course directory of its own): a broken submission is reported and scored
-zero while every other student is still graded, and the submissions folder is only read.
-Graded test cells are restored from the instructor's version before grading, so editing the
-visible tests gains nothing; a cell running longer than the per-cell timeout is interrupted
-and costs only its own points.
+Each submission is graded by ``tools.submission.grade_submission`` in a kernel of its own inside a
+bubblewrap sandbox (``tools.sandbox``): it reads only the system, the Python installation and a
+scratch copy of its notebook, writes only that copy, has no network and bounded memory, CPU time,
+wall time, output and processes. Without a working sandbox the command stops and says how to
+get one, unless ``--no-sandbox`` (trusted code only). The tasks run on Dask (``tools.cluster``):
+``--jobs N`` local worker processes, or ``--scheduler tcp://HOST:8786``; this process alone writes
+``OUT``. ``--resume`` grades again only the submissions that are new, changed (by their sha256)
+or ended with a grading fault, and keeps every other row and feedback page.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import re
-import shutil
+import io
+import os
+import sys
 import tempfile
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+from tools.course import ROOT, cell_timeout, solution_notebook
 from tools.course import assignments as course_assignments
-from tools.course import make_course_directory, nbgrader
+from tools.sandbox import Limits, sandbox_problem
+from tools.submission import MAX_BYTES, SubmissionResult, SubmissionTask, grade_submission
 
-COURSE_ID_DB = "gradebook.db"
-ZIP_REGEX = r"^(?:.*/)?.*?_(?P<student_id>[^_/]+)_attempt_(?P<timestamp>[0-9-]+)_(?P<file_id>[^/]+)$"
-
-
-def unpack_zip(archive: Path, destination: Path, assignment: str, regex: str = ZIP_REGEX) -> list[str]:
-    """Lay out an LMS download as ``destination/<student_id>/<assignment>/<files>``.
-
-    Each entry whose name matches ``regex`` goes to its student; of several attempts, the
-    latest ``timestamp`` wins. A notebook among a student's files is saved as
-    ``<assignment>.ipynb`` whatever the student called it (if there are several, the one
-    named after the assignment, else the first). Returns the entries that matched nothing.
-    """
-    pattern = re.compile(regex)
-    latest: dict[str, str] = {}
-    files: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    unmatched = []
-    with zipfile.ZipFile(archive) as zf:
-        for entry in zf.namelist():
-            if entry.endswith("/"):
-                continue
-            match = pattern.match(entry)
-            if not match:
-                unmatched.append(entry)
-                continue
-            student, stamp = match["student_id"], match.groupdict().get("timestamp") or ""
-            files.setdefault((student, stamp), []).append((match["file_id"], entry))
-            latest[student] = max(latest.get(student, ""), stamp)
-        for (student, stamp), entries in files.items():
-            if stamp != latest[student]:
-                continue
-            folder = destination / student / assignment
-            folder.mkdir(parents=True, exist_ok=True)
-            notebooks = sorted((f for f in entries if f[0].endswith(".ipynb")), key=lambda f: f[0] != f"{assignment}.ipynb")
-            for file_id, entry in entries:
-                name = f"{assignment}.ipynb" if notebooks and (file_id, entry) == notebooks[0] else Path(file_id).name
-                (folder / name).write_bytes(zf.read(entry))
-    return unmatched
+COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "notes", "flags", "digest", "wall_s"]
+RETRIED_ON_RESUME = {"grading error", "worker died", "sandbox failed"}
 
 
-@dataclass
-class Outcome:
-    """What happened to one student's submission of one assignment."""
-
-    student: str
-    assignment: str
-    status: str = "graded"  # graded | missing | not a notebook | kernel died | autograde failed
-    score: float = 0.0
-    max_score: float = 0.0
-    notes: list[str] = field(default_factory=list)
+class SandboxUnavailable(RuntimeError):
+    """No working sandbox, and ``--no-sandbox`` not given: the message names the fix."""
 
 
-def _find_students(submissions: Path) -> list[str]:
-    return sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _read_roster(path: Path) -> list[str]:
+    """Student ids of a roster CSV: its ``id`` or ``student_id`` column (nbgrader's format), else its first."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise ValueError(f"roster: {path} is empty")
+    header = [h.strip().lower() for h in rows[0]]
+    column = next((header.index(n) for n in ("id", "student_id") if n in header), None)
+    body = rows[1:] if column is not None else rows
+    return [row[column or 0].strip() for row in body if row and row[column or 0].strip()]
 
 
-def _is_notebook(path: Path) -> str | None:
-    """None if ``path`` reads as a Jupyter notebook, else a short reason."""
+def _check_out(out: Path, submissions: Path, resume: bool) -> None:
+    if out == submissions or submissions in out.parents or out in submissions.parents:
+        raise ValueError(f"out must lie outside the submissions, got {out}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, got the file {out}")
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        raise ValueError(
+            f"out {out} is not empty: grading never overwrites an earlier run's results. "
+            "Choose a new folder, or pass --resume to finish or update the run in it"
+        )
+    if resume and out.is_dir() and any(out.iterdir()) and not (out / "grades.csv").is_file():
+        raise ValueError(f"out {out} holds no grades.csv to resume from")
+
+
+class Results:
+    """OUT as the client writes it: one row per submission, feedback pages, all written atomically."""
+
+    def __init__(self, out: Path, kept: dict[tuple[str, str], dict]):
+        self.out, self.rows = out, dict(kept)
+        self.results: dict[tuple[str, str], SubmissionResult] = {}
+
+    def record(self, result: SubmissionResult) -> None:
+        key = (result.student, result.assignment)
+        if result.feedback_html:
+            _atomic_write(self.out / "feedback" / result.student / result.assignment / f"{result.assignment}.html", result.feedback_html)
+        self.results[key] = result
+        self.rows[key] = _row(result)
+        self.write()
+
+    def write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows[key] for key in sorted(self.rows))
+        _atomic_write(self.out / "grades.csv", buffer.getvalue())
+
+
+def _row(result: SubmissionResult) -> dict:
+    return {
+        "student_id": result.student,
+        "assignment": result.assignment,
+        "score": f"{result.score:g}",
+        "max_score": f"{result.max_score:g}",
+        "status": result.status,
+        "notes": "; ".join(result.notes),
+        "flags": "; ".join(result.flags),
+        "digest": result.digest,
+        "wall_s": f"{result.wall_s:.1f}",
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"not valid JSON ({err.__class__.__name__})"
-    if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
-        return "JSON but not a Jupyter notebook"
-    return None
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
-def _timed_out_cells(notebook: Path) -> list[str]:
-    """grade_ids (or cell numbers) of the cells that the autograder interrupted."""
-    data = json.loads(notebook.read_text(encoding="utf-8"))
-    names = []
-    for index, cell in enumerate(data.get("cells", [])):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
-                names.append(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {index}"))
-    return names
+def _read_kept(out: Path) -> dict[tuple[str, str], dict]:
+    path = out / "grades.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {(row["student_id"], row["assignment"]): row for row in csv.DictReader(handle)}
 
 
-def _scores(course: Path, outcomes: list[Outcome]) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
+def _student_folders(submissions: Path, problems: list[str]) -> dict[str, Path]:
+    from tools.lms import check_student_id
 
-    with Gradebook(f"sqlite:///{course / COURSE_ID_DB}") as gradebook:
-        for outcome in outcomes:
-            assignment = gradebook.find_assignment(outcome.assignment)
-            outcome.max_score = float(assignment.max_score)
-            if outcome.status != "graded":
-                continue
-            try:
-                submission = gradebook.find_submission(outcome.assignment, outcome.student)
-            except MissingEntry:
-                outcome.status = "autograde failed"
-                outcome.notes.append("nbgrader recorded no submission")
-                continue
-            outcome.score = float(submission.score)
+    folders = {}
+    for path in sorted(submissions.iterdir()):
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        try:
+            folders[check_student_id(path.name)] = path
+        except ValueError as err:
+            problems.append(f"folder {path.name!r} not graded: {err}")
+    return folders
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)  # one byte past the limit is enough to call it too large
+
+
+def _tasks(folders: dict[str, Path], names: list[str], base: SubmissionTask) -> list[SubmissionTask]:
+    tasks = []
+    for student, folder in sorted(folders.items()):
+        for name in names:
+            notebook = folder / name / f"{name}.ipynb"
+            data = _read_capped(notebook, base.max_bytes) if notebook.is_file() and not notebook.is_symlink() else None
+            extra = tuple(sorted(str(p.relative_to(folder / name)) for p in (folder / name).rglob("*") if p.is_file() and p != notebook)) if (folder / name).is_dir() else ()
+            source = solution_notebook(name)
+            tasks.append(replace(base, student=student, assignment=name, notebook=data, source=source, extra_files=extra))
+    return tasks
+
+
+def _run(tasks: list[SubmissionTask], record, jobs: int, scheduler: str | None) -> None:
+    """Each task to a Dask worker (``tools.cluster``); each result to ``record``, here, once."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print("dask.distributed is not installed (pip install -e '.[course]'): grading one at a time in this process", file=sys.stderr)
+        for task in tasks:
+            record(grade_submission(task))
+        return
+    from tools.cluster import run_tasks
+
+    run_tasks(tasks, jobs=jobs, scheduler=scheduler, on_result=record)
 
 
 def grade(
@@ -140,153 +190,171 @@ def grade(
     out: Path,
     *,
     names: list[str] | None = None,
-    timeout: int | None = None,
-    regex: str = ZIP_REGEX,
+    limits: Limits | None = None,
     jobs: int = 1,
-) -> list[Outcome]:
-    """Grade every student in ``submissions`` (a folder or an LMS zip) into ``out``; one outcome per submission."""
+    scheduler: str | None = None,
+    sandbox: bool = True,
+    resume: bool = False,
+    roster: Path | None = None,
+    lms: str = "blackboard",
+    max_bytes: int = MAX_BYTES,
+) -> list[SubmissionResult]:
+    """Grade every submission in ``submissions`` (a folder or an LMS zip) into ``out``.
+
+    Returns the results graded in this run (with ``resume``, the kept rows are not among them).
+    Raises ``ValueError`` naming the argument for bad arguments and ``SandboxUnavailable`` when
+    students' code would have to run unconfined.
+    """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
-    if submissions.is_file() and zipfile.is_zipfile(submissions):
-        if not names or len(names) != 1:
-            raise ValueError("assignment: grading a zip needs exactly one --assignment NAME")
-        with tempfile.TemporaryDirectory(prefix="ebm-unzip-") as unpacked:
-            unmatched = unpack_zip(submissions, Path(unpacked), names[0], regex)
-            outcomes = grade(Path(unpacked), out, names=names, timeout=timeout, jobs=jobs)
-        if unmatched:
-            with (out / "report.txt").open("a") as handle:
-                handle.write("zip entries matching no student (not graded): " + ", ".join(unmatched) + "\n")
-        return outcomes
-    if not submissions.is_dir():
-        raise ValueError(f"submissions must be a folder or a zip file, got {submissions}")
-    if out == submissions or submissions in out.parents:
-        raise ValueError(f"out must lie outside the submissions folder, got {out}")
-    students = _find_students(submissions)
-    if not students:
-        raise ValueError(f"submissions holds no student folders: {submissions}")
-    names = names or [a for a in course_assignments() if any((submissions / s / a).is_dir() for s in students)]
-    if not names:
-        raise ValueError(f"no folder in {submissions}/<student>/ is named after an assignment of the course")
+    limits = limits or Limits(cell_timeout_s=cell_timeout())
+    if not submissions.exists():
+        raise ValueError(f"submissions: {submissions} does not exist")
+    _check_out(out, submissions, resume)
+    if sandbox:
+        problem = sandbox_problem()
+        if problem:
+            raise SandboxUnavailable(f"refusing to run students' code without a sandbox: {problem}")
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ebm-unpack-") as unpacked:
+        if submissions.is_file():
+            if not zipfile.is_zipfile(submissions):
+                raise ValueError(f"submissions must be a folder or a zip file, got {submissions}")
+            if not names or len(names) != 1:
+                raise ValueError("names: grading a zip needs exactly one --assignment NAME")
+            from tools.lms import unpack_download
 
-    jobs = max(1, min(int(jobs), len(students)))
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ebm-grade-") as tmp:
-        # Each job grades its share of the class in a course directory of its own (its own
-        # gradebook), so that parallel autograde runs never write to one database at once.
-        shares = [(students[i::jobs], Path(tmp) / f"course{i}") for i in range(jobs)]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(lambda share: _grade_share(submissions, out, share[0], names, share[1], timeout), shares))
-    outcomes = sorted((o for share in results for o in share), key=lambda o: (o.student, names.index(o.assignment)))
-    _write_grades(out / "grades.csv", outcomes)
-    (out / "report.txt").write_text(report(outcomes))
-    return outcomes
-
-
-def _grade_share(
-    submissions: Path, out: Path, students: list[str], names: list[str], course: Path, timeout: int | None
-) -> list[Outcome]:
-    """Autograde ``students`` in the scratch course directory ``course``; feedback goes to ``out/feedback``."""
-    course = make_course_directory(course, names, timeout=timeout)
-    expected_tests = {}
-    for name in names:
-        nbgrader(course, "generate_assignment", name, "--force")
-        expected_tests[name] = _grade_ids(json.loads((course / "solutions" / name / f"{name}.ipynb").read_text()))
-    nbgrader(course, "db", "student", "import", _write_roster(course, students))
-    outcomes: list[Outcome] = []
-    for student in students:
+            unpack = unpack_download(submissions, Path(unpacked), names[0], lms=lms)
+            problems += unpack.problems
+            folders = {student: Path(unpacked) / student for student in unpack.students}
+        elif submissions.is_dir():
+            folders = _student_folders(submissions, problems)
+        else:
+            raise ValueError(f"submissions must be a folder or a zip file, got {submissions}")
+        known = course_assignments()
+        unknown = [n for n in names or [] if n not in known]
+        if unknown:
+            raise ValueError(f"names: {', '.join(unknown)} not among the course's assignments ({', '.join(known)})")
+        names = names or [a for a in known if any((f / a).is_dir() for f in folders.values())]
+        if not names:
+            raise ValueError(f"submissions: no folder {submissions}/<student>/<assignment>/ is named after an assignment of the course")
+        if roster is not None:
+            listed = _read_roster(roster)
+            problems += [f"{s} has a submission but is not on the roster" for s in sorted(set(folders) - set(listed))]
+            for student in listed:
+                folders.setdefault(student, Path(unpacked) / "absent" / student)
+        if not folders:
+            raise ValueError(f"submissions: {submissions} holds no student folders")
         for name in names:
-            outcome = Outcome(student, name)
-            outcomes.append(outcome)
-            notebook = submissions / student / name / f"{name}.ipynb"
-            if not notebook.is_file():
-                outcome.status, outcome.notes = "missing", [f"no {name}/{name}.ipynb"]
-                continue
-            reason = _is_notebook(notebook)
-            if reason:
-                outcome.status, outcome.notes = "not a notebook", [reason]
-                continue
-            shutil.copytree(submissions / student / name, course / "submitted" / student / name)
-            proc = nbgrader(course, "autograde", name, "--student", student, "--force", check=False)
-            graded = course / "autograded" / student / name / f"{name}.ipynb"
-            missing_tests = sorted(expected_tests[name] - _grade_ids(json.loads(notebook.read_text(encoding="utf-8"))))
-            if missing_tests:
-                outcome.notes.append("test cells deleted (scored 0): " + ", ".join(missing_tests))
-            extra = sorted(p.name for p in notebook.parent.iterdir() if p != notebook)
-            if extra:
-                outcome.notes.append("extra files ignored: " + ", ".join(extra))
-            if proc.returncode != 0 or not graded.is_file():
-                outcome.status, note = _failure(proc.stdout + proc.stderr)
-                outcome.notes.append(note)
-                continue
-            timed_out = _timed_out_cells(graded)
-            if timed_out:
-                outcome.notes.append("timed out: " + ", ".join(timed_out))
-    _scores(course, outcomes)
-    for name in names:
-        nbgrader(course, "generate_feedback", name, "--force", check=False)
-    if (course / "feedback").is_dir():
-        shutil.copytree(course / "feedback", out / "feedback", dirs_exist_ok=True)
-    return outcomes
+            try:
+                from tools.release import check_release
+
+                warning = check_release(name)
+            except Exception as err:
+                warning = f"{name}: could not check against the release ({err.__class__.__name__}: {err})"
+            if warning:
+                problems.append(warning)
+                print(f"warning: {warning}", file=sys.stderr)
+        base = SubmissionTask("", "", None, b"", limits=limits, sandbox=sandbox, max_bytes=max_bytes, hide=(str(ROOT), str(submissions), str(out), unpacked))
+        tasks = _tasks(folders, names, base)
+        kept = _read_kept(out) if resume else {}
+        todo = [t for t in tasks if not _keep(kept.get((t.student, t.assignment)), t)]
+        out.mkdir(parents=True, exist_ok=True)
+        results = Results(out, kept)
+        results.write()
+        _run(todo, results.record, jobs, scheduler)
+    _atomic_write(out / "report.txt", report(results.rows, results.results, problems, resumed=len(tasks) - len(todo), sandbox=sandbox))
+    return sorted(results.results.values(), key=lambda r: (r.student, names.index(r.assignment)))
 
 
-def _write_roster(tmp: Path, students: list[str]) -> str:
-    roster = tmp / "students.csv"
-    with roster.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id"])
-        writer.writerows([s] for s in students)
-    return str(roster)
+def _keep(row: dict | None, task: SubmissionTask) -> bool:
+    """Whether ``--resume`` keeps an earlier row: same notebook bytes, and not a grading fault."""
+    return row is not None and row.get("digest", "") == task.digest and row.get("status") not in RETRIED_ON_RESUME
 
 
-def _failure(log: str) -> tuple[str, str]:
-    """(status, note) for an autograde run that failed, read from nbgrader's log."""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return "kernel died", "the kernel died while running the notebook (os._exit, a crash or out of memory)"
-    lines = [line.strip() for line in log.splitlines() if "ERROR" in line or "Error:" in line]
-    return "autograde failed", (lines[0] if lines else log.strip()[-300:] or "no output from nbgrader")[:300]
+def report(rows: dict, results: dict, problems: list[str], *, resumed: int = 0, sandbox: bool = True) -> str:
+    """A plain-text table of every row of grades.csv, then the problems and the slowest cells."""
+    table = [("student", "assignment", "score", "status", "wall s", "notes and flags")]
+    for key in sorted(rows):
+        row = rows[key]
+        remarks = "; ".join(x for x in (row["notes"], ("FLAGS: " + row["flags"]) if row["flags"] else "") if x)
+        table.append((row["student_id"], row["assignment"], f"{row['score']}/{row['max_score']}", row["status"], row["wall_s"], remarks))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(5)) + "  " + r[5] for r in table]
+    counts = Counter(row["status"] for row in rows.values())
+    lines += ["", f"{len(rows)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
+    if resumed:
+        lines.append(f"{resumed} kept from the earlier run (--resume: unchanged notebooks)")
+    if not sandbox:
+        lines.append("WARNING: graded with --no-sandbox: students' code ran unconfined")
+    flagged = sum(1 for row in rows.values() if row["flags"])
+    if flagged:
+        lines.append(f"{flagged} submissions flagged by the integrity scan: review them (scores are not changed by it)")
+    if problems:
+        lines += ["", "Problems:"] + [f"- {p}" for p in problems]
+    times: dict[str, list[float]] = {}
+    for result in results.values():
+        for cell, seconds in result.cell_times.items():
+            times.setdefault(f"{result.assignment} {cell}", []).append(seconds)
+    if times:
+        slowest = sorted(times.items(), key=lambda kv: -max(kv[1]))[:5]
+        lines += ["", "Slowest cells (max / median seconds over the class):"]
+        lines += [f"- {cell}: {max(s):.1f} / {sorted(s)[len(s) // 2]:.1f}" for cell, s in slowest]
+    return "\n".join(lines) + "\n"
 
 
-def _grade_ids(notebook_json: dict) -> set[str]:
-    return {
-        cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        for cell in notebook_json.get("cells", [])
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
-    } - {None}
+def main(argv: list[str] | None = None) -> int:
+    from tools.lms import LMS_NAMINGS
 
-
-def _write_grades(path: Path, outcomes: list[Outcome]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student_id", "assignment", "score", "max_score", "status", "notes"])
-        for o in outcomes:
-            writer.writerow([o.student, o.assignment, f"{o.score:g}", f"{o.max_score:g}", o.status, "; ".join(o.notes)])
-
-
-def report(outcomes: list[Outcome]) -> str:
-    """A plain-text table of every submission's outcome."""
-    rows = [("student", "assignment", "score", "status", "notes")]
-    rows += [(o.student, o.assignment, f"{o.score:g}/{o.max_score:g}", o.status, "; ".join(o.notes)) for o in outcomes]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
-    counts = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return "\n".join(lines) + f"\n\n{len(outcomes)} submissions: {summary}\n"
-
-
-def main(argv: list[str] | None = None) -> None:
+    defaults = Limits()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="folder laid out as <student>/<assignment>/<assignment>.ipynb, or an LMS zip")
-    parser.add_argument("out", type=Path, help="folder for grades.csv, report.txt and feedback/")
+    parser.add_argument("out", type=Path, help="a new or empty folder for grades.csv, report.txt and feedback/ (or one to --resume)")
     parser.add_argument("--assignment", action="append", dest="names", help="grade only this assignment (repeatable)")
-    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: nbgrader_config.py)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1; up to the number of cores)")
-    parser.add_argument("--regex", default=ZIP_REGEX, help="for a zip: entry names, with groups student_id, file_id, timestamp")
+    parser.add_argument("--lms", choices=sorted(LMS_NAMINGS), default="blackboard", help="for a zip: whose download it is (default blackboard)")
+    parser.add_argument("--roster", type=Path, help="CSV of the class (column id or student_id): each listed student without a submission gets a 'missing' row")
+    parser.add_argument("--resume", action="store_true", help="in an OUT of an earlier run: grade only new or changed submissions, keep the rest")
+    parser.add_argument("--jobs", type=int, default=1, help="local Dask worker processes (default 1; up to the number of cores)")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler, tcp://HOST:8786 (then --jobs is ignored)")
+    parser.add_argument("--no-sandbox", action="store_true", help="run students' code unconfined: only for code you trust (tests, your own solutions)")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: nbgrader_config.py's, %(default)s)")
+    parser.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout_s, help="wall seconds for a whole notebook (default %(default)s)")
+    parser.add_argument("--memory", type=int, default=defaults.memory_mb, help="MiB of address space per kernel process (default %(default)s)")
+    parser.add_argument("--cpu-time", type=int, default=defaults.cpu_s, help="CPU seconds per kernel process (default %(default)s)")
+    parser.add_argument("--processes", type=int, default=defaults.processes, help="processes and threads per kernel (default %(default)s)")
+    parser.add_argument("--file-size", type=int, default=defaults.file_mb, help="MiB: largest file a kernel writes, and its /tmp (default %(default)s)")
+    parser.add_argument("--output", type=int, default=defaults.output_kb, help="KiB of output kept per notebook (default %(default)s)")
+    parser.add_argument("--max-size", type=int, default=MAX_BYTES // 2**20, help="MiB: a larger notebook is not run (default %(default)s)")
     args = parser.parse_args(argv)
-    outcomes = grade(args.submissions, args.out, names=args.names, timeout=args.timeout, regex=args.regex, jobs=args.jobs)
-    print(report(outcomes), end="")
-    print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
+    try:
+        limits = Limits(
+            memory_mb=args.memory,
+            cpu_s=args.cpu_time,
+            processes=args.processes,
+            file_mb=args.file_size,
+            cell_timeout_s=args.timeout if args.timeout is not None else cell_timeout(),
+            notebook_timeout_s=args.notebook_timeout,
+            output_kb=args.output,
+        )
+        results = grade(
+            args.submissions,
+            args.out,
+            names=args.names,
+            limits=limits,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            sandbox=not args.no_sandbox,
+            resume=args.resume,
+            roster=args.roster,
+            lms=args.lms,
+            max_bytes=args.max_size * 2**20,
+        )
+    except (ValueError, SandboxUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((args.out / "report.txt").read_text(), end="")
+    print(f"graded {len(results)} submissions\ngrades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

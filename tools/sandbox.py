@@ -180,7 +180,8 @@ def sandbox_uid() -> int | None:
 
 def kernel_argv(scratch: Path, connection: Path, limits: Limits, library: Path, *, sandbox: bool = True, hide: list[Path] = ()) -> list[str]:
     """The command that starts one submission's kernel, with ``{connection_file}`` for jupyter_client."""
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # ebmlib.testing guards forbid() from the moment it is imported: before any student code.
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.exec_lines=import ebmlib.testing"]
     if not sandbox:
         return kernel
     bwrap = _bwrap()

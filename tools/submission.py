@@ -28,7 +28,6 @@ scored, for the TA.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import hashlib
 import json
@@ -46,7 +45,7 @@ from tools.sandbox import Limits
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MAX_BYTES = 32 * 2**20
 
-STATUSES = ("graded", "missing", "too large", "not a notebook", "timed out", "kernel died", "sandbox failed", "grader error")
+STATUSES = ("graded", "missing", "too large", "not a notebook", "timed out", "kernel died", "sandbox failed", "grading error", "worker died")
 
 
 @dataclass(frozen=True)
@@ -158,8 +157,8 @@ class Reference:
     points: dict  # grade_id -> points, for the graded cells, in notebook order
     visible: dict  # grade_id -> a test cell's visible source
     hidden: tuple  # every hidden-test line of the notebook
-    test_names: frozenset  # names the tests use that the answers do not define
     metadata: dict  # the notebook's kernelspec and language_info
+    imports: str = ""  # the instructor's top-level imports, on one line, run again at the top of each test cell
 
 
 @lru_cache(maxsize=16)
@@ -167,14 +166,11 @@ def reference(source: bytes) -> Reference:
     """Parse the instructor's notebook (cached on its bytes, so a worker reads each assignment once)."""
     notebook = json.loads(source)
     restore, points, visible, hidden = {}, {}, {}, []
-    used, defined = set(), set()
     for cell in notebook["cells"]:
         meta, text = _meta(cell), _source(cell)
         grade_id = meta.get("grade_id")
         if not grade_id:
             continue
-        if meta.get("solution"):
-            defined |= _names(text, defining=True)
         if meta.get("grade"):
             points[grade_id] = float(meta.get("points", 0))
         if (meta.get("grade") and not meta.get("solution")) or meta.get("locked"):
@@ -182,24 +178,15 @@ def reference(source: bytes) -> Reference:
         if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
             visible[grade_id] = visible_part(text)
             hidden += hidden_lines(text)
-            used |= _names(text, defining=False)
     metadata = {k: notebook.get("metadata", {}).get(k) for k in ("kernelspec", "language_info") if k in notebook.get("metadata", {})}
-    return Reference(restore, points, visible, tuple(hidden), frozenset(used - defined), metadata)
-
-
-def _names(text: str, *, defining: bool) -> set[str]:
-    """Names a cell defines (functions, classes, assignments) or uses."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return set()
-    if defining:
-        return {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} | {
-            t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
-        }
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
-        a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names
-    }
+    imports = [
+        line.strip()
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code" and not _meta(cell).get("solution")
+        for line in _source(cell).splitlines()
+        if line.startswith(("import ", "from ")) and not line.rstrip().endswith(("(", "\\"))
+    ]
+    return Reference(restore, points, visible, tuple(hidden), metadata, "; ".join(dict.fromkeys(imports)))
 
 
 def _read(task: SubmissionTask, result: SubmissionResult):
@@ -223,6 +210,14 @@ def _read(task: SubmissionTask, result: SubmissionResult):
     try:
         if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int):
             raise nbformat.ValidationError("the top level is not an object with an integer 'nbformat'")
+        cells = data.get("cells")
+        if not isinstance(cells, list):
+            raise nbformat.ValidationError(f"'cells' is {type(cells).__name__}, not a list of cells")
+        odd = next((i for i, cell in enumerate(cells) if not isinstance(cell, dict)), None)
+        if odd is not None:
+            raise nbformat.ValidationError(f"cells[{odd}] is {json.dumps(cells[odd])[:40]}, not a cell")
+        if data["nbformat"] == 4:
+            nbformat.validate(data, version=4, version_minor=data.get("nbformat_minor"))
         notebook = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(notebook)
     except Exception as err:  # nbformat raises several types for malformed input
@@ -243,6 +238,10 @@ def _restored(notebook, ref: Reference, result: SubmissionResult):
         if grade_id in ref.restore and grade_id not in seen:
             cell = nbformat.from_dict(json.loads(json.dumps(ref.restore[grade_id])))
             cell.source = _source(cell)
+            if grade_id in ref.visible and ref.imports:
+                # A student may rebind forbid, torch or np in the notebook's globals: the test
+                # imports them again, on its first line, so that it uses the real ones.
+                cell.source = f"{ref.imports}  # put back by the grader\n{cell.source}"
             seen.add(grade_id)
         elif grade_id in seen or (grade_id and grade_id not in ref.points and grade_id not in ref.restore and _meta(cell).get("grade")):
             result.notes.append(f"cell {grade_id!r} is a copy or is not the instructor's: not scored")
@@ -272,7 +271,7 @@ def _seconds(execution: dict) -> float | None:
     return (end - start).total_seconds()
 
 
-def _score(executed, ref: Reference, replies: dict[int, str], result: SubmissionResult) -> None:
+def _score(executed, ref: Reference, replies: dict[int, str], timed_out_cells: list, limits: Limits, result: SubmissionResult) -> None:
     """Per-cell scores as nbgrader's determine_grade gives them, and zero where the kernel replied 'error'."""
     from nbgrader.utils import determine_grade
 
@@ -285,9 +284,9 @@ def _score(executed, ref: Reference, replies: dict[int, str], result: Submission
         if replies[index] != "ok" or any(o.get("output_type") == "error" for o in cell.outputs):
             score = 0.0
         result.cell_scores[grade_id] = (float(score or 0.0), ref.points[grade_id])
-        execution = cell.metadata.get("execution", {})
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.get("output_type") == "error"):
-            result.notes.append(f"timed out: {grade_id}")
+    timed_out = [_cell_name(cell, index) for index, cell in enumerate(executed.cells) if any(cell is c for c in timed_out_cells)]
+    if timed_out:
+        result.notes.append(f"timed out after {limits.cell_timeout_s} s and interrupted (scored 0 where a test): " + ", ".join(timed_out))
     result.max_score = float(sum(ref.points.values()))
     result.score = float(sum(s for s, _ in result.cell_scores.values())) if result.status == "graded" else 0.0
     for index, cell in enumerate(executed.cells):
@@ -304,8 +303,12 @@ def _client_class():
 
         def __init__(self, *args, output_budget: int, **kwargs):
             super().__init__(*args, **kwargs)
-            self.output_budget, self.dropped, self.replies = output_budget, 0, {}
+            self.output_budget, self.dropped, self.replies, self.timed_out = output_budget, 0, {}, []
             self.on_cell_executed = self._record_reply
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self.timed_out.append(cell)
+            return await super()._async_handle_timeout(timeout, cell)
 
         def _record_reply(self, cell, cell_index, execute_reply):
             self.replies[cell_index] = (execute_reply or {}).get("content", {}).get("status", "error")
@@ -373,7 +376,7 @@ async def _execute(notebook, task: SubmissionTask, workdir: Path, result: Submis
             log.close()
     if client.dropped:
         result.notes.append(f"output past {limits.output_kb} KiB dropped ({client.dropped} outputs)")
-    return client.replies
+    return client.replies, client.timed_out
 
 
 def grade_submission(task: SubmissionTask) -> SubmissionResult:
@@ -388,30 +391,47 @@ def grade_submission(task: SubmissionTask) -> SubmissionResult:
         read = _read(task, result)
         if read is not None:
             notebook, data = read
-            result.flags = _flags(data, ref)
+            result.flags = _flags(data, task.source)
             runnable = _restored(notebook, ref, result)
             workdir = Path(tempfile.mkdtemp(prefix="ebm-submission-"))
             try:
-                replies = asyncio.run(_execute(runnable, task, workdir, result))
+                replies, timed_out = asyncio.run(_execute(runnable, task, workdir, result))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-            _score(runnable, ref, replies, result)
+            _score(runnable, ref, replies, timed_out, task.limits, result)
             from tools.feedback import render_feedback
 
             result.feedback_html = render_feedback(runnable, ref, result)
     except Exception as err:  # one submission's failure must never reach the others
-        result.status, result.score = "grader error", 0.0
+        result.status, result.score = "grading error", 0.0
         result.notes.append(f"the grader failed on this submission: {err.__class__.__name__}: {str(err)[:200]}")
         result.notes.append("at " + traceback.format_exc(limit=-2).strip().splitlines()[-3].strip()[:200])
     result.wall_s = round(time.perf_counter() - started, 3)
     return result
 
 
-def _flags(data: dict, ref: Reference) -> list[str]:
+@lru_cache(maxsize=16)
+def _test_names(source: bytes) -> frozenset:
+    from tools.integrity import test_names
+
+    return frozenset(test_names(json.loads(source)))
+
+
+def _flags(data: dict, source: bytes) -> list[str]:
     """The integrity scan's flags for the submission as submitted (never a change of score)."""
     try:
         from tools.integrity import scan_notebook
 
-        return list(scan_notebook(data, set(ref.test_names)))
+        return list(scan_notebook(data, set(_test_names(source))))
     except Exception as err:
         return [f"integrity scan failed ({err.__class__.__name__}: {str(err)[:100]}): review by hand"]
+
+
+def failed_result(task: SubmissionTask, status: str, reason: str) -> SubmissionResult:
+    """The result of a task that produced none (its worker died, say): score 0, the status, the reason."""
+    result = SubmissionResult(task.student, task.assignment, status=status, notes=[reason], digest=task.digest)
+    try:
+        result.max_score = float(sum(reference(task.source).points.values()))
+    except Exception:
+        pass
+    return result
