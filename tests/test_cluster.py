@@ -7,8 +7,13 @@ how a test knows what ran where, and how often, without timing anything.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -209,3 +214,123 @@ def test_no_tasks_start_no_cluster(monkeypatch):
 
     monkeypatch.setattr(distributed, "LocalCluster", None)  # would fail if it were started
     run_tasks([], on_result=print, function=stand_in, failed_result=failed)
+
+
+# --- The real command, on a class of short submissions ------------------------------------------
+# Each submission is the first exercise of notebook 01 answered (the setup cell, the answer, its
+# test cell) plus a cell of its own, so that a run costs a kernel start and a few seconds, not the
+# whole notebook. They run with --no-sandbox (the sandbox has its own tests in test_grading.py):
+# what is tested here is the Dask underneath, through `python -m tools.grade`.
+
+NAME = "01_energy_and_partition"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def short_submission(extra_code: str) -> str:
+    """The solution's cells up to its first graded test cell, then ``extra_code``: worth that test's points."""
+    from tests.conftest import nbgrader_meta, read_notebook, solution_path
+
+    notebook = read_notebook(solution_path(NAME))
+    first_test = next(i for i, c in enumerate(notebook["cells"]) if nbgrader_meta(c).get("grade"))
+    extra = {"cell_type": "code", "metadata": {}, "source": extra_code, "outputs": [], "execution_count": None}
+    return json.dumps(notebook | {"cells": notebook["cells"][: first_test + 1] + [extra]})
+
+
+def first_test_points() -> tuple[float, float]:
+    """(points of the first test cell, points of the whole assignment), from the solution's metadata."""
+    from tests.conftest import nbgrader_meta, read_notebook, solution_path
+
+    points = [float(nbgrader_meta(c)["points"]) for c in read_notebook(solution_path(NAME))["cells"] if nbgrader_meta(c).get("grade")]
+    return points[0], sum(points)
+
+
+def write_class(folder: Path, notebooks: dict[str, str]) -> Path:
+    for student, text in notebooks.items():
+        (folder / student / NAME).mkdir(parents=True)
+        (folder / student / NAME / f"{NAME}.ipynb").write_text(text)
+    return folder
+
+
+def grade_command(submissions: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tools.grade", str(submissions), str(out), "--assignment", NAME, "--jobs", "2", "--no-sandbox", *extra]
+
+
+def read_grades(out: Path) -> list[dict]:
+    with (out / "grades.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1")
+
+
+@pytest.mark.notebooks
+def test_the_grade_command_on_two_workers_grades_the_class_and_a_submission_that_kills_its_worker_is_graded_on_retry(tmp_path):
+    # bob's kernel kills the worker process running it (its parent, without the sandbox's PID
+    # namespace) the first time; the retry finds the marker and runs through.
+    kill_once = (
+        "import os, pathlib, signal\n"
+        f"marker = pathlib.Path({str(tmp_path / 'bob-killed-his-worker')!r})\n"
+        "if not marker.exists():\n"
+        "    marker.write_text(str(os.getppid()))\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)\n"
+    )
+    notebooks = {"ada": short_submission("x = 1\n"), "bob": short_submission(kill_once), "cy": short_submission("y = 2\n"), "dee": short_submission("z = 3\n")}
+    submissions, out = write_class(tmp_path / "submitted", notebooks), tmp_path / "out"
+    proc = subprocess.run(grade_command(submissions, out), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_grades(out)
+    points, total = first_test_points()
+    assert sorted(r["student_id"] for r in rows) == sorted(notebooks)  # every student, once
+    assert {(r["status"], float(r["score"]), float(r["max_score"])) for r in rows} == {("graded", points, total)}
+    killed = int((tmp_path / "bob-killed-his-worker").read_text())
+    assert not _running(killed)  # a worker process really died (and the run went on)
+    for student in notebooks:
+        assert (out / "feedback" / student / NAME / f"{NAME}.html").is_file()
+
+
+@pytest.mark.notebooks
+def test_ctrl_c_in_the_middle_of_a_run_then_resume_grades_every_student_exactly_once(tmp_path):
+    students = [f"s{i}" for i in range(6)]
+    submissions = write_class(tmp_path / "submitted", {s: short_submission(f"import time\ntime.sleep(3)\nstudent = {s!r}\n") for s in students})
+    out = tmp_path / "out"
+    # A session of its own, so that the SIGINT goes to the whole process group, as a terminal's Ctrl-C does.
+    proc = subprocess.Popen(grade_command(submissions, out), cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, rows, spawned = time.monotonic() + 600, [], set()
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                spawned |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+            rows = read_grades(out) if (out / "grades.csv").is_file() else []
+            if rows:
+                break
+            time.sleep(0.2)
+        assert rows and proc.poll() is None, "the run ended, or graded nothing, before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, output[-2000:]
+    first = {r["student_id"]: r for r in read_grades(out)}  # a whole file, written by the client alone
+    assert 1 <= len(first) < len(students) and len(read_grades(out)) == len(first), output[-2000:]
+    assert {r["status"] for r in first.values()} == {"graded"}
+    deadline = time.monotonic() + 60  # workers and kernels go with the client (kernels poll their parent)
+    while time.monotonic() < deadline and any(_running(pid) for pid in spawned):
+        time.sleep(0.5)
+    assert not [pid for pid in spawned if _running(pid)], "processes of the interrupted run left running"
+
+    resumed = subprocess.run(grade_command(submissions, out, "--resume"), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = read_grades(out)
+    assert sorted(r["student_id"] for r in final) == students  # each exactly once
+    assert {r["status"] for r in final} == {"graded"}
+    by_student = {r["student_id"]: r for r in final}
+    assert all(by_student[s] == row for s, row in first.items())  # kept as graded the first time, not graded again
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
