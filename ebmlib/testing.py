@@ -16,7 +16,7 @@ for code that raises :class:`ReferenceCalled` (with the same free variables, so 
 their cells) and swapped back on exit. Every reference to that object therefore raises, however
 it was captured: a default argument, a closure, a module attribute reached through an alias or
 ``__dict__``, a list, a dict, a ``functools.partial``, a bound method. Functions made from the
-same code with the same closure (``types.FunctionType(f.__code__, ...)``), the functions a
+same code object with the same closure (``types.FunctionType(f.__code__, ...)``), the functions a
 decorator wraps (``__wrapped__``) and, for a class, the methods its body defines are blocked
 too. Callables without Python code (builtins) are replaced by name, as before, in the modules
 of their package and in ``namespace``.
@@ -56,7 +56,7 @@ _PROTOCOL = frozenset(
 )
 _HOOK = "__ebmlib_testing_forbid_hook__"
 _ACTIVE: dict[types.FunctionType, types.CodeType] = {}  # function -> its real code, while blocked
-_get_objects = gc.get_objects
+_get_referrers = gc.get_referrers
 
 
 def _reference_called(label: str) -> ReferenceCalled:
@@ -132,17 +132,24 @@ def _cells(function: types.FunctionType) -> tuple:
 
 
 def _copies(functions: list[types.FunctionType]) -> list[types.FunctionType]:
-    """Other live function objects with the same code and closure as one of ``functions``."""
-    wanted = {}
+    """Other live function objects sharing the code object and the closure of one of ``functions``.
+
+    Found with one pass of the garbage collector over the heap (``gc.get_referrers`` of the code
+    objects), skipped for functions an enclosing ``forbid`` already blocks.
+    """
+    wanted: dict[int, set] = {}
     for function in functions:
-        wanted.setdefault(_ACTIVE.get(function, function.__code__), set()).add(_cells(function))
-    found = []
-    for obj in _get_objects():
-        if type(obj) is types.FunctionType and obj not in functions:
-            code = _ACTIVE.get(obj, obj.__code__)
-            if code in wanted and _cells(obj) in wanted[code]:
-                found.append(obj)
-    return found
+        if function not in _ACTIVE:
+            wanted.setdefault(id(function.__code__), set()).add(_cells(function))
+    if not wanted:
+        return []
+    codes = [function.__code__ for function in functions if id(function.__code__) in wanted]
+    own = set(map(id, functions))
+    return [
+        obj for obj in _get_referrers(*codes)
+        if type(obj) is types.FunctionType and id(obj) not in own
+        and id(obj.__code__) in wanted and _cells(obj) in wanted[id(obj.__code__)]
+    ]
 
 
 @contextlib.contextmanager
@@ -151,7 +158,7 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
 
     A Python function has its code swapped for blocking code, so every reference to it raises,
     however it was captured (default arguments, closures, aliases, containers, partials), and so
-    do its copies (same code and closure), what it wraps (``__wrapped__``) and, given a class, the
+    do its copies (same code object and closure), what it wraps (``__wrapped__``) and, given a class, the
     methods its body defines (``__init__``, ``__call__``, methods, class and static methods,
     properties; not the object protocol such as ``__repr__`` or ``__hash__``). A bound method
     blocks its function, and so the method on its class. A callable without Python code is
@@ -174,8 +181,7 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
         for f in found:
             targets.setdefault(f, label)
     for copy in _copies(list(targets)):
-        code, cells = _ACTIVE.get(copy, copy.__code__), _cells(copy)
-        targets[copy] = next(label for f, label in targets.items() if _ACTIVE.get(f, f.__code__) == code and _cells(f) == cells)
+        targets[copy] = next(label for f, label in targets.items() if f.__code__ is copy.__code__ and _cells(f) == _cells(copy))
     blocked: list[tuple[types.FunctionType, types.CodeType]] = []
     patches = _patch_names(by_name, namespace)
     try:
