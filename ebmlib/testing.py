@@ -276,5 +276,5 @@ def _audit(event: str, args) -> None:
 
 
 _GENUINE = types.MappingProxyType({name: value for name, value in globals().items() if not name.startswith("__")})
-_MODULE.__class__ = _ProtectedModule
+types.ModuleType.__setattr__(_MODULE, "__class__", _ProtectedModule)  # also when reloaded
 sys.addaudithook(_audit)
