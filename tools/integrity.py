@@ -13,6 +13,9 @@ verdict: the scan never changes a grade. It flags code that
   builtin such as ``abs``) by assignment, ``del``, ``global``, an import under another name, or
   writes to ``globals()``; a top-level ``def`` or ``class`` of an exercise's name is the answer
   itself and is not flagged, but one shadowing ``forbid``, a module or a builtin is;
+- defines an answer that refers to the library's function of the same name
+  (``def log_partition_exact(e, _ref=ebmlib.partition.log_partition_exact)``: ``forbid`` makes
+  that call fail, the flag says why);
 - assigns to (or deletes) an attribute of anything imported (``torch.allclose = ...``,
   ``ebmlib.testing.forbid = ...``, ``setattr(torch, ...)``, ``object.__setattr__``), or catches
   ``ReferenceCalled``;
@@ -300,6 +303,10 @@ class _Scanner(ast.NodeVisitor):
     def visit_FunctionDef(self, node):
         if self.depth == 0 and node.name in (ALWAYS_PROTECTED | (self.protected & BUILTINS)):
             self.findings.append(f"defines {node.name}, shadowing a name the tests use")
+        if self.depth == 0:
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Attribute) and inner.attr == node.name and self.root_is_imported(inner.value):
+                    self.findings.append(f"the answer {node.name} refers to the library's own {self.dotted(inner) or node.name}")
         for decorator in node.decorator_list:
             self.visit(decorator)
         self.visit(node.args)
