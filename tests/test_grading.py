@@ -1,4 +1,10 @@
-"""The grade command on a simulated class: every student graded, broken submissions reported, nothing modified."""
+"""The grade command on a simulated honest class: every student graded, broken submissions reported, nothing modified.
+
+These students are honest, so their notebooks run through ``--no-sandbox`` (``sandbox=False``):
+the tests then also run where bubblewrap is missing. The sandbox itself, and a hostile class
+graded in it by the real command, are in ``tests/test_sandbox.py``. The last tests here (OUT,
+``--resume``, ``--roster``, LMS names) grade notebooks that never reach a kernel.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import nbgrader_meta, read_notebook, solution_path, student_path
+from tests.hostile_class import with_answers as _with_answers
 from tools.grade import grade
 from tools.sandbox import Limits
 
@@ -18,16 +25,6 @@ pytestmark = pytest.mark.notebooks
 
 NAME = "01_energy_and_partition"
 TIMEOUT = 20  # seconds per cell, short so that the endless loop costs little test time
-
-
-def _with_answers(student: dict, solution: dict) -> dict:
-    """The student version with every answer cell filled in from the solution (a perfect student)."""
-    answers = {nbgrader_meta(c)["grade_id"]: c["source"] for c in solution["cells"] if nbgrader_meta(c).get("solution")}
-    filled = copy.deepcopy(student)
-    for cell in filled["cells"]:
-        if nbgrader_meta(cell).get("solution"):
-            cell["source"] = answers[nbgrader_meta(cell)["grade_id"]]
-    return filled
 
 
 def _first_answer_cell(notebook: dict) -> dict:
@@ -194,10 +191,10 @@ def test_broken_and_missing_submissions_are_reported_not_dropped(graded_class):
     assert all(student in report for student in outcomes)
 
 
-def test_every_graded_student_gets_feedback(graded_class):
+def test_every_submission_that_ran_gets_feedback(graded_class):
     for student, outcome in graded_class["outcomes"].items():
         html = graded_class["out"] / "feedback" / student / NAME / f"{NAME}.html"
-        assert html.is_file() == (outcome.status == "graded"), student
+        assert html.is_file() == (outcome.status in {"graded", "kernel died", "timed out"}), student
 
 
 def test_no_submission_file_is_modified(graded_class):
@@ -207,7 +204,7 @@ def test_no_submission_file_is_modified(graded_class):
 def test_grading_refuses_an_output_folder_inside_the_submissions(tmp_path):
     (tmp_path / "alice" / NAME).mkdir(parents=True)
     with pytest.raises(ValueError, match="out"):
-        grade(tmp_path, tmp_path / "grades")
+        grade(tmp_path, tmp_path / "grades", sandbox=False)
 
 
 def test_lms_zip_grades_each_students_latest_attempt_the_same_way_twice(tmp_path):
@@ -231,3 +228,87 @@ def test_lms_zip_grades_each_students_latest_attempt_the_same_way_twice(tmp_path
     assert "instructions.txt" in (tmp_path / "first" / "report.txt").read_text()
     assert runs[0] == runs[1], "grading twice must give the same grades"
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == before
+
+
+def _class_of_files(folder: Path, files: dict[str, str]) -> Path:
+    for student_id, text in files.items():
+        (folder / student_id / NAME).mkdir(parents=True, exist_ok=True)
+        (folder / student_id / NAME / f"{NAME}.ipynb").write_text(text)
+    return folder
+
+
+def _grades(out: Path) -> dict[str, dict]:
+    with (out / "grades.csv").open() as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def test_a_run_never_overwrites_an_earlier_one(tmp_path):
+    submissions = _class_of_files(tmp_path / "sub", {"ada": "not json"})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "grades.csv").write_text("an earlier run's grades\n")
+    with pytest.raises(ValueError, match="not empty.*--resume"):
+        grade(submissions, out, names=[NAME], sandbox=False)
+    assert (out / "grades.csv").read_text() == "an earlier run's grades\n"
+
+
+def test_resume_grades_only_new_or_changed_submissions_and_keeps_the_rest(tmp_path):
+    submissions = _class_of_files(tmp_path / "sub", {"ada": "not json", "bo": "[1, 2]"})
+    out = tmp_path / "out"
+    first = grade(submissions, out, names=[NAME], sandbox=False)
+    assert {r.student for r in first} == {"ada", "bo"}
+    before = _grades(out)
+    _class_of_files(submissions, {"bo": '{"nbformat": 4}', "cy": "{"})
+    again = grade(submissions, out, names=[NAME], sandbox=False, resume=True)
+    assert {r.student for r in again} == {"bo", "cy"}, "only the changed and the new submission are graded again"
+    after = _grades(out)
+    assert after["ada"] == before["ada"], "an unchanged submission keeps its row as it was"
+    assert after["bo"]["digest"] != before["bo"]["digest"] and after["bo"]["notes"] != before["bo"]["notes"]
+    assert set(after) == {"ada", "bo", "cy"}
+    assert "1 kept from the earlier run" in (out / "report.txt").read_text()
+
+
+def test_every_student_on_the_roster_gets_a_row(tmp_path):
+    submissions = _class_of_files(tmp_path / "sub", {"ada": "not json", "walk_in": "not json"})
+    roster = tmp_path / "students.csv"
+    roster.write_text("id,first_name\nada,Ada\nbo_b,Bo\n")
+    grade(submissions, tmp_path / "out", names=[NAME], sandbox=False, roster=roster)
+    rows = _grades(tmp_path / "out")
+    assert rows["bo_b"]["status"] == "missing" and rows["bo_b"]["score"] == "0"
+    assert rows["ada"]["status"] == "not a notebook" and "walk_in" in rows
+    assert "walk_in has a submission but is not on the roster" in (tmp_path / "out" / "report.txt").read_text()
+
+
+def test_grades_csv_is_written_through_a_rename(tmp_path, monkeypatch):
+    """A reader of grades.csv sees the old or the new file: it is replaced by os.replace, never written in place."""
+    import os
+
+    import tools.grade
+
+    replaced = []
+    monkeypatch.setattr(tools.grade.os, "replace", lambda src, dst: (replaced.append(Path(dst).name), os.rename(src, dst)))
+    submissions = _class_of_files(tmp_path / "sub", {"ada": "not json"})
+    grade(submissions, tmp_path / "out", names=[NAME], sandbox=False)
+    assert replaced.count("grades.csv") >= 2, replaced  # the empty table, then after the result
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grades.csv", "report.txt"], "no temporary file left"
+
+
+def test_lms_ids_with_underscores_each_get_their_row(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{NAME}_anna_smith_attempt_2026-11-02-10-00-00_{NAME}.ipynb", "not json")
+        zf.writestr(f"{NAME}_bob_smith_attempt_2026-11-02-10-00-00_{NAME}.ipynb", "not json")
+    grade(archive, tmp_path / "out", names=[NAME], sandbox=False, lms="blackboard")
+    rows = _grades(tmp_path / "out")
+    assert set(rows) == {"anna_smith", "bob_smith"}
+
+
+def test_a_release_check_warning_reaches_the_report(tmp_path, monkeypatch):
+    import tools.release
+
+    monkeypatch.setattr(tools.release, "check_release", lambda name: f"{name}: tests changed since the release")
+    submissions = _class_of_files(tmp_path / "sub", {"ada": "not json"})
+    grade(submissions, tmp_path / "out", names=[NAME], sandbox=False)
+    assert f"{NAME}: tests changed since the release" in (tmp_path / "out" / "report.txt").read_text()

@@ -12,7 +12,6 @@ installs it).
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import json
 import os
@@ -27,6 +26,7 @@ import pytest
 
 from tests import hostile_class as hostile
 from tests.conftest import read_notebook, solution_path, student_path
+from tests.test_grading import _digest
 from tools.course import ROOT
 from tools.sandbox import sandbox_problem
 from tools.submission import hidden_lines
@@ -35,10 +35,6 @@ NAME = hostile.NAME
 PROBLEM = sandbox_problem()
 pytestmark = [pytest.mark.notebooks, pytest.mark.skipif(PROBLEM is not None, reason=f"no sandbox here: {PROBLEM}")]
 MEMORY_MB, PROCESSES, OUTPUT_KB = 3072, 64, 256
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _left_behind() -> list[str]:
@@ -100,7 +96,7 @@ def hostile_run(tmp_path_factory):
         (submissions / student_id / NAME / f"{NAME}.ipynb").write_text(text)
     roster = share / "roster.csv"
     roster.write_text("id\n" + "\n".join([*class_, "absent_student"]) + "\n")
-    before = {"library": _digest(ROOT / "ebmlib"), "submissions": _digest(submissions), "gradebook": (share / "gradebook.db").read_bytes()}
+    before = {"submissions": _digest(submissions), "gradebook": (share / "gradebook.db").read_bytes()}
     proc = _grade(
         str(submissions), str(out), "--assignment", NAME, "--jobs", "2", "--roster", str(roster), "--timeout", "60",
         "--memory", str(MEMORY_MB), "--processes", str(PROCESSES), "--output", str(OUTPUT_KB),
@@ -140,7 +136,8 @@ def test_the_honest_students_grade_is_unmoved(hostile_run):
 
 
 def test_nothing_outside_the_scratch_copy_is_seen_or_written(hostile_run):
-    assert _digest(ROOT / "ebmlib") == hostile_run["before"]["library"], "the repository's ebmlib was modified"
+    touched = [p.name for p in (ROOT / "ebmlib").rglob("*.py") if "# vandalised" in p.read_text()]
+    assert touched == [], f"the repository's ebmlib was modified: {touched}"
     assert _digest(hostile_run["submissions"]) == hostile_run["before"]["submissions"], "a submission was modified"
     assert (hostile_run["share"] / "gradebook.db").read_bytes() == hostile_run["before"]["gradebook"]
     assert not (ROOT / "vandalised.txt").exists() and not hostile_run["host_tmp"].exists()

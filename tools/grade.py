@@ -225,7 +225,7 @@ def grade(
 
             unpack = unpack_download(submissions, Path(unpacked), names[0], lms=lms)
             problems += unpack.problems
-            folders = {student: Path(unpacked) / student for student in unpack.students}
+            folders = {student: folder.parent for student, folder in unpack.students.items()}
         elif submissions.is_dir():
             folders = _student_folders(submissions, problems)
         else:

@@ -347,11 +347,16 @@ async def _execute(notebook, task: SubmissionTask, workdir: Path, result: Submis
         resources={"metadata": {"path": str(scratch)}},
     )
     log = (workdir / "kernel.log").open("wb")
+    running = asyncio.ensure_future(client.async_execute(stdout=log, stderr=log))
     try:
-        await asyncio.wait_for(client.async_execute(stdout=log, stderr=log), limits.notebook_timeout_s)
-    except asyncio.TimeoutError:
-        result.status = "timed out"
-        result.notes.append(f"the whole notebook ran past {limits.notebook_timeout_s} s and was stopped")
+        done, _ = await asyncio.wait({running}, timeout=limits.notebook_timeout_s)
+        if not done:  # not wait_for: nbclient reports a cancelled cell as a dead kernel
+            result.status = "timed out"
+            result.notes.append(f"the whole notebook ran past {limits.notebook_timeout_s} s and was stopped")
+            running.cancel()
+            await asyncio.wait({running})
+        else:
+            running.result()
     except DeadKernelError:
         result.status = "kernel died"
         result.notes.append(
