@@ -160,7 +160,7 @@ def _bwrap_argv(bwrap: str, scratch: Path, connection: Path, library: Path | Non
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
-        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "MPLCONFIGDIR": str(scratch / ".matplotlib"),
         "IPYTHONDIR": "/tmp/ipython",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
@@ -226,9 +226,12 @@ def built_library() -> Path:
         folder = Path(tempfile.mkdtemp(prefix=f"ebm-lib-{key}-"))
         shutil.copytree(LIBRARY, folder / "ebmlib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         compileall.compile_dir(folder / "ebmlib", quiet=1, legacy=False)
+        folder.chmod(0o755)
+        # matplotlib's font list, built once here rather than at each kernel's first import of pyplot.
+        env = dict(os.environ, MPLCONFIGDIR=str(folder / "matplotlib"))
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, timeout=300)
         for path in folder.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        folder.chmod(0o755)
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         _built[key] = folder
     return _built[key]
@@ -258,6 +261,8 @@ def make_kernel_manager(workdir: Path, scratch: Path, limits: Limits, *, sandbox
     spec_dir = workdir / "kernels" / "ebm-sandbox"
     spec_dir.mkdir(parents=True)
     library = built_library()
+    if (library / "matplotlib").is_dir():
+        shutil.copytree(library / "matplotlib", scratch / ".matplotlib")
     argv = kernel_argv(scratch, connection, limits, library, sandbox=sandbox, hide=list(hide))
     env = {} if sandbox else {"PYTHONPATH": str(library)}
     import json
