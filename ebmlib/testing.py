@@ -182,26 +182,29 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
             targets.setdefault(f, label)
     for copy in _copies(list(targets)):
         targets[copy] = next(label for f, label in targets.items() if f.__code__ is copy.__code__ and _cells(f) == _cells(copy))
-    blocked: list[tuple[types.FunctionType, types.CodeType]] = []
+    blocked: list[tuple[types.FunctionType, types.CodeType, types.CodeType]] = []  # function, blocking, real
     patches = _patch_names(by_name, namespace)
+    raised = True
     try:
         for function, label in targets.items():
             if function in _ACTIVE:  # an enclosing forbid already blocks it
                 continue
-            code = _blocking_code(function, label)
-            _ACTIVE[function] = function.__code__
+            code, real = _blocking_code(function, label), function.__code__
+            _ACTIVE[function] = real
             function.__code__ = code
-            blocked.append((function, code))
+            blocked.append((function, code, real))
         yield
+        raised = False
     finally:
         tampered = []
-        for function, code in reversed(blocked):
-            if function.__code__ is not code:
+        for function, code, real in reversed(blocked):
+            recorded = _ACTIVE.pop(function, None)
+            if function.__code__ is not code or recorded is not real:
                 tampered.append(f"{function.__module__}.{function.__qualname__}")
-            function.__code__ = _ACTIVE.pop(function)
+            function.__code__ = real
         for space, key, value in reversed(patches):
             space[key] = value
-        if tampered and sys.exc_info()[0] is None:
+        if tampered and not raised:
             raise ReferenceCalled(f"the block on {', '.join(tampered)} was taken off inside the forbid block")
 
 

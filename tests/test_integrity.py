@@ -99,6 +99,7 @@ CHEATS = [
     ("import ebmlib.testing as t\nobject.__setattr__(t, '__class__', type(t))", "object.__setattr__"),
     ("def answer(e):\n    try:\n        return ebmlib.partition.log_partition_exact(e)\n    except ReferenceCalled:\n        return 0", "catches ReferenceCalled"),
     ("def log_partition_exact(e, t=1.0, _ref=ebmlib.partition.log_partition_exact):\n    return _ref(e, t)", "the answer log_partition_exact refers to the library's own ebmlib.partition.log_partition_exact"),
+    ("import ebmlib.testing\nebmlib.testing._ACTIVE.clear()", "reaches forbid's internals"),
     ("reference = ebmlib.partition.log_partition_exact.__wrapped__ if False else None\nf = log_partition_exact.__globals__", "a function's globals (__globals__)"),
 ]
 

@@ -27,6 +27,13 @@ EXACT = math.log(1 + math.exp(-1.0) + math.exp(-2.5))  # log Z of ENERGIES at T 
 REFERENCE = ebmlib.partition.log_partition_exact
 
 
+@pytest.fixture(autouse=True)
+def nothing_left_blocked():
+    """After every test, no function is still recorded as blocked (a leak would skip later blocks)."""
+    yield
+    assert not ebmlib.testing._ACTIVE, f"left blocked: {list(ebmlib.testing._ACTIVE)}"
+
+
 def assert_blocked_then_restored(answer, *forbidden):
     """``answer()`` raises ReferenceCalled inside ``forbid(*forbidden)`` and gives log Z after it."""
     with forbid(*(forbidden or (REFERENCE,))):
@@ -326,6 +333,25 @@ def test_taking_the_block_off_inside_the_block_is_reported_on_exit():
     with pytest.raises(ReferenceCalled, match="taken off"):
         with forbid(REFERENCE):
             answer(ENERGIES)
+    assert REFERENCE.__code__ is real
+
+
+def test_clearing_forbids_own_record_inside_the_block_is_reported_and_the_reference_restored():
+    real = REFERENCE.__code__
+
+    def answer(energies):
+        ebmlib.testing._ACTIVE.clear()
+        return REFERENCE(energies)
+
+    with pytest.raises(ReferenceCalled):
+        with forbid(REFERENCE):
+            answer(ENERGIES)
+    assert REFERENCE.__code__ is real and float(REFERENCE(ENERGIES)) == pytest.approx(EXACT)
+    with pytest.raises(ReferenceCalled, match="taken off"):
+        with forbid(REFERENCE):
+            ebmlib.testing._ACTIVE.pop(REFERENCE)
+            with pytest.raises(ReferenceCalled, match="your answer called"):
+                REFERENCE(ENERGIES)  # still blocked: the code is what was swapped in
     assert REFERENCE.__code__ is real
 
 

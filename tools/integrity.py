@@ -79,7 +79,8 @@ DANGEROUS = {
     "object.__delattr__": "deletes attributes past their guards (object.__delattr__)",
 }
 DANGEROUS_PREFIXES = {"os.exec": "replaces the process (os.exec*)", "os.spawn": "starts processes (os.spawn*)",
-                      "os.posix_spawn": "starts processes (os.posix_spawn)"}
+                      "os.posix_spawn": "starts processes (os.posix_spawn)",
+                      "ebmlib.testing._": "reaches forbid's internals (ebmlib.testing._...)"}
 FILE_CALLS = {
     "open", "io.open", "os.open", "os.remove", "os.unlink", "os.rename", "os.replace", "os.rmdir", "os.removedirs",
     "os.mkdir", "os.makedirs", "os.listdir", "os.scandir", "os.walk", "os.chdir", "os.chmod", "os.chown",
