@@ -41,6 +41,12 @@ def test_blackboard_ids_with_underscores_are_two_students(tmp_path):
     assert any("'Notebook 01'" in p for p in got.problems)  # the title it assumed, for the TA to check
 
 
+def test_blackboard_title_with_underscores_read_as_the_assignment_name_even_for_one_student(tmp_path):
+    archive = make_zip(tmp_path / "d.zip", {bb("anna_smith", "2026-03-01-10-00-00", title=A): NB})
+    got = unpack_download(archive, tmp_path / "out", A)
+    assert list(got.students) == ["anna_smith"] and got.problems == []
+
+
 def test_blackboard_metadata_file_names_the_user_even_when_the_title_has_underscores(tmp_path):
     stamp = "2026-03-01-10-00-00"
     archive = make_zip(tmp_path / "d.zip", {

@@ -148,6 +148,12 @@ def test_check_release_says_how_to_release_an_assignment_never_recorded(released
     assert "no release digest" in warning and f"python -m tools.regenerate {name}" in warning
 
 
+def test_check_release_says_when_the_released_solution_is_gone(released):
+    name, paths = released
+    (paths["solutions"] / name / f"{name}.ipynb").unlink()
+    assert "is gone" in release.check_release(name, **paths)
+
+
 def test_recording_one_assignment_keeps_the_others(released):
     name, paths = released
     recorded = json.loads(paths["path"].read_text())

@@ -11,9 +11,9 @@ Each supported LMS names the entries of its download its own way (``LMS_NAMINGS`
     ``<title>_<student_id>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>``, with one metadata file
     ``<title>_<student_id>_attempt_<YYYY-MM-DD-HH-MM-SS>.txt`` per attempt whose first line is
     ``Name: <full name> (<student_id>)``. Both the title and the id may hold underscores: the id
-    is read from the metadata file when there is one; otherwise the title is the longest
-    ``_``-bounded prefix shared by every entry (or ``title=`` when given), and the report says
-    which title was assumed. Of several attempts of one student, the latest timestamp wins,
+    is read from the metadata file when there is one; otherwise the title is ``title=`` when
+    given, else the assignment's name when every entry starts with it, else the longest
+    ``_``-bounded prefix shared by every entry, and the report says which title was assumed. Of several attempts of one student, the latest timestamp wins,
     compared as a date and time.
 ``canvas``
     ``<sortablename>_<student_id>_<attachment_id>_<file>``, or ``<sortablename>_LATE_...`` for a
@@ -137,7 +137,8 @@ def unpack_download(
         One of ``LMS_NAMINGS``: how the entries are named (see the module's docstring).
     title : str, optional
         Blackboard only: the assignment's title as it opens each entry's name, for a download
-        without metadata files (default: the longest ``_``-bounded prefix all entries share).
+        without metadata files (default: ``assignment`` if every entry starts with it, else the
+        longest ``_``-bounded prefix all entries share).
     max_entry_bytes, max_total_bytes : int
         Caps on one entry and on all of them, counted on the decompressed bytes.
 
@@ -177,7 +178,7 @@ def unpack_download(
                 result.problems.append(f"{name!r} appears {count} times in the archive: only its last copy is read")
         safe = list({info.filename: info for info in safe}.values())
         entries = {"blackboard": _blackboard_entries, "canvas": _canvas_entries, "moodle": _moodle_entries}[lms](
-            zf, safe, result.problems, title
+            zf, safe, result.problems, title, assignment
         )
         _write(zf, _latest(entries, result.problems), destination, assignment, result, max_entry_bytes, max_total_bytes)
     return result
@@ -201,7 +202,7 @@ def _unsafe_entry(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
     return None
 
 
-def _blackboard_entries(zf, infos, problems, title) -> list[_Entry]:
+def _blackboard_entries(zf, infos, problems, title, assignment) -> list[_Entry]:
     matched = []
     for info in infos:
         match = _BLACKBOARD.match(PurePosixPath(info.filename).name)
@@ -223,8 +224,11 @@ def _blackboard_entries(zf, infos, problems, title) -> list[_Entry]:
                 named[(match["head"], match["stamp"])] = found["student_id"].strip()
     heads = sorted({match["head"] for _, match, _ in matched if (match["head"], match["stamp"]) not in named})
     if heads and title is None:
-        title = _common_title(heads)
-        problems.append(f"blackboard: no metadata file for {len(heads)} attempt(s); took {title!r} as the assignment's title")
+        if all(head.startswith(f"{assignment}_") for head in heads):
+            title = assignment
+        else:
+            title = _common_title(heads)
+            problems.append(f"blackboard: no metadata file for {len(heads)} attempt(s); took {title!r} as the assignment's title")
     entries = []
     for info, match, stamp in matched:
         if match["meta"]:
@@ -252,7 +256,7 @@ def _common_title(heads: list[str]) -> str:
     return "_".join(common) if common else parts[0][0]
 
 
-def _canvas_entries(zf, infos, problems, title) -> list[_Entry]:
+def _canvas_entries(zf, infos, problems, title, assignment) -> list[_Entry]:
     entries, names = [], {}
     for info in infos:
         match = _CANVAS.match(PurePosixPath(info.filename).name)
@@ -267,7 +271,7 @@ def _canvas_entries(zf, infos, problems, title) -> list[_Entry]:
     return entries
 
 
-def _moodle_entries(zf, infos, problems, title) -> list[_Entry]:
+def _moodle_entries(zf, infos, problems, title, assignment) -> list[_Entry]:
     entries = []
     for info in infos:
         match = _MOODLE.match(info.filename)

@@ -77,6 +77,8 @@ def check_release(
     recorded = json.loads(path.read_text(encoding="utf-8")).get(assignment) if path.exists() else None
     if recorded is None:
         return f"{assignment}: no release digest is recorded in {path.name}; run {REFRESH} {assignment} to release it"
+    if not (Path(solutions) / assignment / f"{assignment}.ipynb").exists():
+        return f"{assignment}: released, but solutions/{assignment}/{assignment}.ipynb is gone"
     now = digest(assignment, solutions=solutions, notebooks=notebooks)
     then_cells, now_cells = recorded["graded_cells"], now["graded_cells"]
     changes = [f"{g} changed" for g in sorted(set(then_cells) & set(now_cells)) if then_cells[g] != now_cells[g]]
