@@ -182,8 +182,18 @@ def test_workers_that_cannot_import_the_task_function_fail_before_anything_is_se
         return Done(job.student, "graded")
 
     orphan.__module__ = "no_such_course_module"
-    with pytest.raises(RuntimeError, match="cannot import no_such_course_module.*PYTHONPATH"):
+    with pytest.raises(RuntimeError, match="not ready to grade.*cannot import no_such_course_module.*PYTHONPATH"):
         run([Job("s0", str(tmp_path))], function=orphan)
+    assert not list(tmp_path.glob("*.attempt*"))
+
+
+def no_sandbox_here() -> str:
+    return "bubblewrap (bwrap) is not on PATH: install bubblewrap"
+
+
+def test_a_worker_whose_check_fails_stops_the_run_with_its_reason_before_any_task(tmp_path):
+    with pytest.raises(RuntimeError, match=r"not ready to grade.*worker tcp://.*: bubblewrap \(bwrap\) is not on PATH: install"):
+        run([Job("s0", str(tmp_path))], worker_check=no_sandbox_here)
     assert not list(tmp_path.glob("*.attempt*"))
 
 

@@ -9,7 +9,8 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
     run_tasks(tasks: list[SubmissionTask], *, jobs: int = 1, scheduler: str | None = None,
               on_result: Callable[[SubmissionResult], None], function=grade_submission,
               retries: int = 1, progress: bool | None = None,
-              failed_result=failed_submission, warm=WARM_MODULES) -> None
+              failed_result=failed_submission, warm=WARM_MODULES,
+              worker_check=None) -> None
 
 - Each task is sent to a worker whole (the notebook's and the other files' bytes travel inside
   it), so workers need no shared filesystem; ``function(task)`` runs there and its result comes
@@ -20,7 +21,9 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
   cluster is used (started by hand with ``dask scheduler`` / ``dask worker``, by dask-jobqueue on
   Slurm, by dask-kubernetes: see ``docs/deployment.md``) and ``jobs`` is ignored; its workers must
   be able to import this repository's ``tools`` (a checkout of the same commit, on their
-  ``PYTHONPATH`` or as their working directory), which is checked before anything is sent.
+  ``PYTHONPATH``), which is checked before anything is sent, and so is ``worker_check``
+  (``tools.grade`` should pass ``worker_check=sandbox_problem`` when it sandboxes: a worker
+  host without a working bubblewrap then stops the run with the fix, as the client's does).
 - Faults. A worker process that dies (a crash, a kill, out of memory) loses only the task it was
   running: the scheduler runs that task again on a worker that is alive, up to ``retries`` more
   times, after which ``failed_result(task, "worker died", reason)`` is delivered in its place.
@@ -82,6 +85,7 @@ def run_tasks(
     progress: bool | None = None,
     failed_result: Callable[[Any, str, str], Any] | None = None,
     warm: Sequence[str] = WARM_MODULES,
+    worker_check: Callable[[], str | None] | None = None,
 ) -> None:
     """Run ``function(task)`` for every task on a Dask cluster; hand each result to ``on_result``.
 
@@ -98,6 +102,8 @@ def run_tasks(
     failed_result : ``(task, status, reason) -> result`` for a task that produced no result
         (default :func:`failed_submission`).
     warm : modules each worker imports once, when it starts, besides ``function``'s own.
+    worker_check : run on each worker when it joins (picklable, e.g. ``tools.sandbox.sandbox_problem``):
+        None when the worker can grade, else what is wrong and how to fix it, which stops the run.
 
     Raises
     ------
@@ -115,7 +121,7 @@ def run_tasks(
         return
     show = sys.stderr.isatty() if progress is None else bool(progress)
     with _client(jobs=min(jobs, len(tasks)), scheduler=scheduler, retries=retries) as client:
-        _prepare_workers(client, function, warm, local=scheduler is None)
+        _prepare_workers(client, WarmWorker(function.__module__, warm, ignore_sigint=scheduler is None, check=worker_check))
         link = client.dashboard_link
         if link:
             note = "" if _has_bokeh() or scheduler else " (pip install bokeh to see its pages)"
@@ -199,16 +205,15 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def _prepare_workers(client, function, warm: Sequence[str], *, local: bool) -> None:
-    """Register :class:`WarmWorker` on every worker, present and future; fail early if it cannot import."""
-    plugin = WarmWorker(function.__module__, warm, ignore_sigint=local)
+def _prepare_workers(client, plugin: WarmWorker) -> None:
+    """Register ``plugin`` on every worker, present and future: a worker that cannot grade stops the run here."""
     try:
         client.register_plugin(plugin)
     except Exception as err:
-        raise RuntimeError(
-            f"the Dask workers cannot import {function.__module__} ({type(err).__name__}: {err}); run them from a "
-            "checkout of this course at the same commit, with its folder on PYTHONPATH (docs/deployment.md)"
-        ) from err
+        hint = ""
+        if isinstance(err, ImportError) or "No module named" in str(err):
+            hint = "; run the workers from a checkout of this course at the same commit, with its folder on PYTHONPATH (docs/deployment.md)"
+        raise RuntimeError(f"a Dask worker is not ready to grade: {type(err).__name__}: {err}{hint}") from err
 
 
 def _deliver(client, tasks, function, on_result, failed_result, show: bool) -> None:
@@ -223,14 +228,20 @@ def _deliver(client, tasks, function, on_result, failed_result, show: bool) -> N
     completed = as_completed(with_results=True, raise_errors=False)
 
     def submit(n: int) -> None:
-        for index, task in itertools.islice(pending, n):
-            future = client.submit(function, task, key=f"grade-{run}-{index}", pure=False)
+        batch = list(itertools.islice(pending, n))
+        if not batch:
+            return
+        keys = [f"grade-{run}-{index}" for index, _ in batch]
+        for (index, task), future in zip(batch, client.map(function, [task for _, task in batch], key=keys, pure=False)):
             in_flight[future.key] = (index, task, future)
             completed.add(future)
 
-    # Enough queued to keep every thread busy while the client handles a result, few enough that
-    # a Ctrl-C has little to cancel and the scheduler holds little of the class's bytes at once.
-    submit(max(8, 2 * _threads(client)))
+    # The first window goes in one batch larger than twice the cluster's threads: Dask then treats
+    # the tasks as "root-ish" and queues them on the scheduler, handing a worker a task only when
+    # it has a free thread (WORKER_SATURATION 1.0), so that no task waits on a worker that another
+    # submission then kills. The window stays that size (one task in per result out): a Ctrl-C has
+    # little to cancel and the scheduler holds little of the class's bytes at once.
+    submit(max(8, 2 * _threads(client) + 1))
     bar = tqdm(total=len(tasks), unit="submission", desc="grading", disable=not show, file=sys.stderr, dynamic_ncols=True)
     try:
         for future, value in completed:
@@ -299,25 +310,32 @@ class WarmWorker(WorkerPlugin):
 
     Every submission still gets its own kernel (and sandbox); what is kept warm is the worker's
     interpreter with ``module`` (the task function's) and ``warm`` imported, which the first
-    submission of each worker would otherwise pay for. Importing ``module`` on registration also
-    checks, before any task is sent, that every worker can. On a local cluster it also makes the
+    submission of each worker would otherwise pay for. Importing ``module`` and running ``check``
+    (the sandbox's own probe, for one) on registration also makes sure, before any task is sent,
+    that every worker can grade. On a local cluster it also makes the
     worker process ignore SIGINT (restarted workers included), so that only the client reacts to
     a Ctrl-C.
     """
 
     name = "ebm-course-warm-worker"
 
-    def __init__(self, module: str, warm: Sequence[str] = (), ignore_sigint: bool = False):
-        self.module, self.warm, self.ignore_sigint = module, tuple(warm), ignore_sigint
+    def __init__(self, module: str, warm: Sequence[str] = (), ignore_sigint: bool = False, check: Callable[[], str | None] | None = None):
+        self.module, self.warm, self.ignore_sigint, self.check = module, tuple(warm), ignore_sigint, check
 
     async def setup(self, worker) -> None:
         if self.ignore_sigint and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         # In a thread: imports of several seconds would otherwise stall the worker's event loop.
-        await asyncio.to_thread(self._import)
+        await asyncio.to_thread(self._prepare, worker.address)
 
-    def _import(self) -> None:
-        importlib.import_module(self.module)  # the task function's own module: it must import
+    def _prepare(self, address: str) -> None:
+        try:
+            importlib.import_module(self.module)  # the task function's own module: it must import
+        except ImportError as err:
+            raise ImportError(f"worker {address} cannot import {self.module} ({err})") from err
         for module in self.warm:
             with contextlib.suppress(ImportError):  # a warm-up only: what is missing fails in the task, reported
                 importlib.import_module(module)
+        problem = self.check() if self.check is not None else None
+        if problem:
+            raise RuntimeError(f"worker {address}: {problem}")
