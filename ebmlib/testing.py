@@ -25,7 +25,9 @@ This module also resists being switched off by a submission: its names cannot be
 (``ebmlib.testing.forbid = ...`` raises ``AttributeError``; a write through ``__dict__`` is not
 what ``from ebmlib.testing import forbid`` returns), and before every cell the notebook runs
 (Python's ``exec`` audit event) it puts itself back in ``sys.modules`` and in its package if a
-submission replaced it there. What remains (rebinding ``forbid`` in the notebook's globals from
+submission replaced it there; and if the code of an ebmlib module runs a second time (a
+reload, or a private copy of the module made with ``importlib`` or ``runpy``, whose functions
+no block reaches), every later ``forbid`` raises :class:`ReferenceCalled` saying so. What remains (rebinding ``forbid`` in the notebook's globals from
 inside an answer, code surgery with ``__code__``, ``gc``) is flagged by the grader's integrity
 scan (``tools/integrity.py``) for a person to review. The protection against ``sys.modules``
 replacement starts when this module is first imported: the grader imports it before any
@@ -38,6 +40,7 @@ import contextlib
 import functools
 import gc
 import importlib
+import os
 import sys
 import types
 from collections.abc import Callable, Iterator, MutableMapping
@@ -168,6 +171,12 @@ def forbid(*functions: Callable, namespace: MutableMapping | None = None) -> Ite
     :class:`ReferenceCalled` saying so.
     """
     _heal()
+    if _RUN_AGAIN:
+        raise ReferenceCalled(
+            f"{', '.join(sorted(set(_RUN_AGAIN)))} ran a second time in this notebook (a reload, or a copy of the "
+            "module): its functions are no longer the ones forbid can block. Restart the kernel and run the notebook "
+            "without reloading ebmlib."
+        )
     targets: dict[types.FunctionType, str] = {}  # function -> the name its error gives
     by_name: list[Callable] = []
     for function in functions:
@@ -273,9 +282,24 @@ def _heal() -> None:
         package.__dict__["testing"] = _MODULE
 
 
+# The source files of ebmlib's modules whose code has run in this process, and those run twice:
+# a reload, or a private copy of a module (importlib, runpy), makes function objects that no
+# block reaches, so forbid refuses to vouch for a test after one.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_EXECUTED = {os.path.abspath(m.__file__) for name, m in list(sys.modules.items())
+             if (name == "ebmlib" or name.startswith("ebmlib.")) and getattr(m, "__file__", None)}
+_RUN_AGAIN: list[str] = []
+
+
 def _audit(event: str, args) -> None:
-    if event == "exec":
-        _heal()
+    if event != "exec":
+        return
+    filename = getattr(args[0], "co_filename", "") if args else ""
+    if filename.startswith(_PACKAGE_DIR) and getattr(args[0], "co_name", "") == "<module>":
+        if filename in _EXECUTED:
+            _RUN_AGAIN.append(os.path.relpath(filename, os.path.dirname(_PACKAGE_DIR.rstrip(os.sep))))
+        _EXECUTED.add(filename)
+    _heal()
 
 
 _GENUINE = types.MappingProxyType({name: value for name, value in globals().items() if not name.startswith("__")})

@@ -100,6 +100,9 @@ CHEATS = [
     ("def answer(e):\n    try:\n        return ebmlib.partition.log_partition_exact(e)\n    except ReferenceCalled:\n        return 0", "catches ReferenceCalled"),
     ("def log_partition_exact(e, t=1.0, _ref=ebmlib.partition.log_partition_exact):\n    return _ref(e, t)", "the answer log_partition_exact refers to the library's own ebmlib.partition.log_partition_exact"),
     ("import ebmlib.testing\nebmlib.testing._ACTIVE.clear()", "reaches forbid's internals"),
+    ("import runpy\nfresh = runpy.run_path(ebmlib.partition.__file__)", "runs modules as scripts (runpy)"),
+    ("src = open(ebmlib.partition.__file__).read()", "a module's source file (__file__)"),
+    ("import importlib\nimportlib.reload(ebmlib.partition)", "imports modules by computed name (importlib)"),
     ("reference = ebmlib.partition.log_partition_exact.__wrapped__ if False else None\nf = log_partition_exact.__globals__", "a function's globals (__globals__)"),
 ]
 

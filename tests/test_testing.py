@@ -363,3 +363,19 @@ def test_nested_forbid_of_the_same_function_restores_only_at_the_outer_exit():
         with pytest.raises(ReferenceCalled):
             REFERENCE(ENERGIES)
     assert REFERENCE.__code__ is real
+
+
+def test_a_reloaded_or_copied_ebmlib_module_makes_every_later_forbid_refuse():
+    import importlib.util
+
+    before = REFERENCE
+    spec = importlib.util.spec_from_file_location("private_partition", ebmlib.partition.__file__)
+    private = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(private)  # a copy of the module: new function objects
+    try:
+        with pytest.raises(ReferenceCalled, match="partition.py ran a second time"):
+            with forbid(before):
+                private.log_partition_exact(ENERGIES)
+    finally:
+        ebmlib.testing._RUN_AGAIN.clear()  # this test's own process goes on
+    assert float(private.log_partition_exact(ENERGIES)) == pytest.approx(EXACT)

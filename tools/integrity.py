@@ -56,6 +56,8 @@ INTERNALS = {
     "f_back": "stack frames (f_back)", "f_globals": "stack frames (f_globals)", "f_locals": "stack frames (f_locals)",
     "f_code": "stack frames (f_code)", "tb_frame": "stack frames (tb_frame)", "gi_frame": "stack frames (gi_frame)",
     "cr_frame": "stack frames (cr_frame)", "history_manager": "the notebook's history (history_manager)",
+    "__file__": "a module's source file (__file__)", "__loader__": "a module's loader (__loader__)",
+    "__spec__": "a module's import spec (__spec__)",
 }
 # Canonical dotted names (after resolving import aliases) and what using them means.
 DANGEROUS = {
@@ -69,7 +71,9 @@ DANGEROUS = {
     "os.fork": "forks a process (os.fork)", "os.kill": "signals processes (os.kill)", "pty": "runs other programs (pty)",
     "ctypes": "calls C directly (ctypes)", "socket": "opens network sockets (socket)",
     "multiprocessing": "starts processes (multiprocessing)", "signal": "handles signals (signal)",
-    "importlib": "imports modules by computed name (importlib)", "__import__": "imports modules by computed name (__import__)",
+    "importlib": "imports modules by computed name (importlib)", "runpy": "runs modules as scripts (runpy)",
+    "imp": "imports modules by hand (imp)", "pkgutil": "loads package data and modules (pkgutil)",
+    "linecache": "reads source files (linecache)", "__import__": "imports modules by computed name (__import__)",
     "exec": "runs code built at run time (exec)", "eval": "runs code built at run time (eval)",
     "compile": "compiles code at run time (compile)", "types.FunctionType": "builds functions from code objects",
     "types.CodeType": "builds code objects", "types.ModuleType": "builds module objects",
