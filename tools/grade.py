@@ -47,7 +47,7 @@ from tools.sandbox import Limits, sandbox_problem
 from tools.submission import MAX_BYTES, SubmissionResult, SubmissionTask, grade_submission
 
 COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "notes", "flags", "digest", "wall_s"]
-RETRIED_ON_RESUME = {"grading error", "worker died", "sandbox failed"}
+RETRIED_ON_RESUME = {"grader error", "worker died", "sandbox failed", "unreadable"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -159,16 +159,26 @@ def _read_capped(path: Path, limit: int) -> bytes:
         return handle.read(limit + 1)  # one byte past the limit is enough to call it too large
 
 
-def _tasks(folders: dict[str, Path], names: list[str], base: SubmissionTask) -> list[SubmissionTask]:
-    tasks = []
+def _tasks(folders: dict[str, Path], names: list[str], base: SubmissionTask) -> tuple[list[SubmissionTask], list[SubmissionResult]]:
+    """One task per student and assignment, and the results of those that cannot be read at all."""
+    from tools.cluster import failed_submission
+
+    sources = {name: solution_notebook(name) for name in names}
+    tasks, unreadable = [], []
     for student, folder in sorted(folders.items()):
         for name in names:
             notebook = folder / name / f"{name}.ipynb"
-            data = _read_capped(notebook, base.max_bytes) if notebook.is_file() and not notebook.is_symlink() else None
-            extra = tuple(sorted(str(p.relative_to(folder / name)) for p in (folder / name).rglob("*") if p.is_file() and p != notebook)) if (folder / name).is_dir() else ()
-            source = solution_notebook(name)
-            tasks.append(replace(base, student=student, assignment=name, notebook=data, source=source, extra_files=extra))
-    return tasks
+            task = replace(base, student=student, assignment=name, source=sources[name])
+            try:
+                if notebook.is_symlink():
+                    raise OSError("it is a symbolic link, which the grader does not follow")
+                data = _read_capped(notebook, base.max_bytes) if notebook.is_file() else None
+                extra = tuple(sorted(str(p.relative_to(folder / name)) for p in (folder / name).rglob("*") if p != notebook and not p.is_dir()))
+            except OSError as err:
+                unreadable.append(failed_submission(task, "unreadable", f"{notebook.name} could not be read: {err}"))
+                continue
+            tasks.append(replace(task, notebook=data, extra_files=extra))
+    return tasks, unreadable
 
 
 def _run(tasks: list[SubmissionTask], record, jobs: int, scheduler: str | None) -> None:
@@ -240,8 +250,13 @@ def grade(
         if roster is not None:
             listed = _read_roster(roster)
             problems += [f"{s} has a submission but is not on the roster" for s in sorted(set(folders) - set(listed))]
+            from tools.lms import check_student_id
+
             for student in listed:
-                folders.setdefault(student, Path(unpacked) / "absent" / student)
+                try:
+                    folders.setdefault(check_student_id(student), Path(unpacked) / "absent" / student)
+                except ValueError as err:
+                    problems.append(f"roster entry {student!r} skipped: {err}")
         if not folders:
             raise ValueError(f"submissions: {submissions} holds no student folders")
         for name in names:
@@ -255,14 +270,22 @@ def grade(
                 problems.append(warning)
                 print(f"warning: {warning}", file=sys.stderr)
         base = SubmissionTask("", "", None, b"", limits=limits, sandbox=sandbox, max_bytes=max_bytes, hide=(str(ROOT), str(submissions), str(out), unpacked))
-        tasks = _tasks(folders, names, base)
+        tasks, unreadable = _tasks(folders, names, base)
         kept = _read_kept(out) if resume else {}
         todo = [t for t in tasks if not _keep(kept.get((t.student, t.assignment)), t)]
         out.mkdir(parents=True, exist_ok=True)
         results = Results(out, kept)
         results.write()
-        _run(todo, results.record, jobs, scheduler)
-    _atomic_write(out / "report.txt", report(results.rows, results.results, problems, resumed=len(tasks) - len(todo), sandbox=sandbox))
+        try:
+            for result in unreadable:
+                results.record(result)
+            _run(todo, results.record, jobs, scheduler)
+        finally:  # also after a Ctrl-C: OUT holds every result so far, and says so
+            done = len(results.results) - len(unreadable)
+            if done < len(todo):
+                problems.append(f"interrupted: {len(todo) - done} of {len(todo)} submissions not graded; run again with --resume")
+            kept_count = len(tasks) - len(todo)
+            _atomic_write(out / "report.txt", report(results.rows, results.results, problems, resumed=kept_count, sandbox=sandbox))
     return sorted(results.results.values(), key=lambda r: (r.student, names.index(r.assignment)))
 
 
@@ -351,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, SandboxUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out / 'grades.csv'} holds every submission graded so far; run again with --resume", file=sys.stderr)
+        return 130
     print((args.out / "report.txt").read_text(), end="")
     print(f"graded {len(results)} submissions\ngrades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
     return 0

@@ -53,7 +53,7 @@ BWRAP_FIX = (
     "and allow unprivileged user namespaces (`sudo sysctl kernel.unprivileged_userns_clone=1`), "
     "or pass --no-sandbox to run students' code unconfined (only for code you trust)"
 )
-_UID_BASE = 200_000  # sandboxed kernels run as 200000 + (grader pid % 100000) when the grader is root
+_UID_BASE = 1_000_000  # as root, sandboxed kernels run as 1000000 + the grading process's pid: one uid per live grader
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _bwrap_argv(bwrap: str, scratch: Path, connection: Path, library: Path | Non
 
 def sandbox_uid() -> int | None:
     """The uid sandboxed kernels run under when the grader is root (one per grader process), else None."""
-    return _UID_BASE + os.getpid() % 100_000 if os.geteuid() == 0 else None
+    return _UID_BASE + os.getpid() if os.geteuid() == 0 else None
 
 
 def kernel_argv(scratch: Path, connection: Path, limits: Limits, library: Path, *, sandbox: bool = True, hide: list[Path] = ()) -> list[str]:

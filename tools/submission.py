@@ -45,7 +45,7 @@ from tools.sandbox import Limits
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MAX_BYTES = 32 * 2**20
 
-STATUSES = ("graded", "missing", "too large", "not a notebook", "timed out", "kernel died", "sandbox failed", "grading error", "worker died")
+STATUSES = ("graded", "missing", "too large", "not a notebook", "timed out", "kernel died", "sandbox failed", "grader error", "worker died", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -408,7 +408,7 @@ def grade_submission(task: SubmissionTask) -> SubmissionResult:
 
             result.feedback_html = render_feedback(runnable, ref, result)
     except Exception as err:  # one submission's failure must never reach the others
-        result.status, result.score = "grading error", 0.0
+        result.status, result.score = "grader error", 0.0
         result.notes.append(f"the grader failed on this submission: {err.__class__.__name__}: {str(err)[:200]}")
         result.notes.append("at " + traceback.format_exc(limit=-2).strip().splitlines()[-3].strip()[:200])
     result.wall_s = round(time.perf_counter() - started, 3)
@@ -430,13 +430,3 @@ def _flags(data: dict, source: bytes) -> list[str]:
         return list(scan_notebook(data, set(_test_names(source))))
     except Exception as err:
         return [f"integrity scan failed ({err.__class__.__name__}: {str(err)[:100]}): review by hand"]
-
-
-def failed_result(task: SubmissionTask, status: str, reason: str) -> SubmissionResult:
-    """The result of a task that produced none (its worker died, say): score 0, the status, the reason."""
-    result = SubmissionResult(task.student, task.assignment, status=status, notes=[reason], digest=task.digest)
-    try:
-        result.max_score = float(sum(reference(task.source).points.values()))
-    except Exception:
-        pass
-    return result
