@@ -262,7 +262,9 @@ def write_class(folder: Path, notebooks: dict[str, str]) -> Path:
 
 
 def grade_command(submissions: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tools.grade", str(submissions), str(out), "--assignment", NAME, "--jobs", "2", "--no-sandbox", *extra]
+    """``python -m tools.grade`` on ``NAME`` without the sandbox; two local workers unless ``extra`` names a scheduler."""
+    workers = () if "--scheduler" in extra else ("--jobs", "2")
+    return [sys.executable, "-m", "tools.grade", str(submissions), str(out), "--assignment", NAME, *workers, "--no-sandbox", *extra]
 
 
 def read_grades(out: Path) -> list[dict]:
@@ -344,3 +346,37 @@ def _running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.notebooks
+def test_the_grade_command_on_a_cluster_started_by_hand_whose_scheduler_has_no_copy_of_the_course(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a free port for the scheduler
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    bare = {k: v for k, v in env().items() if k != "PYTHONPATH"}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], cwd=tmp_path, env=bare, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+        cwd=tmp_path, env=bare | {"PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        notebooks = {"ada": short_submission("x = 1\n"), "bob": short_submission("y = 2\n")}
+        submissions, out = write_class(tmp_path / "submitted", notebooks), tmp_path / "out"
+        proc = subprocess.run(grade_command(submissions, out, "--scheduler", address), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        points, total = first_test_points()
+        rows = read_grades(out)
+        assert sorted(r["student_id"] for r in rows) == ["ada", "bob"]
+        assert {(r["status"], float(r["score"]), float(r["max_score"])) for r in rows} == {("graded", points, total)}
+        assert scheduler.poll() is None and worker.poll() is None  # the cluster outlives the command
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -69,6 +69,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import cloudpickle
+
 CONNECT_TIMEOUT_S = 30
 # What grading a submission imports in the worker (tools.submission imports some of it late).
 WARM_MODULES = ("tools.submission", "tools.feedback", "tools.integrity", "nbformat", "nbclient", "nbgrader.utils")
@@ -172,21 +174,30 @@ def _client(*, jobs: int, scheduler: str | None, retries: int) -> Iterator[Any]:
             f"(is `dask scheduler` running there, and the port open?): {err}"
         ) from err
     with client:
-        before = client.run_on_scheduler(_set_on_scheduler, settings=settings)
+        before = client.run_on_scheduler(_setter(), settings=settings)
         try:
             yield client
         finally:
             with contextlib.suppress(Exception):  # the cluster outlives this call: leave it as it was
-                client.run_on_scheduler(_set_on_scheduler, settings=before)
+                client.run_on_scheduler(_setter(), settings=before)
                 client.unregister_worker_plugin(WarmWorker.name)
 
 
 def _set_on_scheduler(dask_scheduler, settings: dict[str, Any]) -> dict[str, Any]:
     """On the scheduler: set its attributes named in ``settings``; return what they were."""
-    before = {name: getattr(dask_scheduler, name) for name in settings}
-    for name, value in settings.items():
-        setattr(dask_scheduler, name, value)
-    return before
+    return _setter()(dask_scheduler, settings)
+
+
+def _setter():
+    # A function made here is pickled by value, so a scheduler that cannot import this
+    # repository (one started by hand, by dask-jobqueue or by the Kubernetes operator) runs it.
+    def set_attributes(dask_scheduler, settings):
+        before = {name: getattr(dask_scheduler, name) for name in settings}
+        for name, value in settings.items():
+            setattr(dask_scheduler, name, value)
+        return before
+
+    return set_attributes
 
 
 @contextlib.contextmanager
@@ -222,6 +233,7 @@ def _deliver(client, tasks, function, on_result, failed_result, show: bool) -> N
     from tqdm.auto import tqdm
 
     run = uuid.uuid4().hex[:8]
+    portable = _portable(function)
     pending = iter(enumerate(tasks))
     in_flight: dict[str, tuple[int, Any, Any]] = {}  # future's key -> (index, task, future), until delivered
     outcomes: Counter = Counter()
@@ -232,7 +244,8 @@ def _deliver(client, tasks, function, on_result, failed_result, show: bool) -> N
         if not batch:
             return
         keys = [f"grade-{run}-{index}" for index, _ in batch]
-        for (index, task), future in zip(batch, client.map(function, [task for _, task in batch], key=keys, pure=False)):
+        blobs = [cloudpickle.dumps(task) for _, task in batch]
+        for (index, task), future in zip(batch, client.map(portable, blobs, key=keys, pure=False)):
             in_flight[future.key] = (index, task, future)
             completed.add(future)
 
@@ -260,6 +273,25 @@ def _deliver(client, tasks, function, on_result, failed_result, show: bool) -> N
         raise
     finally:
         bar.close()
+
+
+def _portable(function: Callable[[Any], Any]) -> Callable[[bytes], Any]:
+    """``function`` as a task the scheduler can hold without importing this repository.
+
+    Dask's scheduler unpickles the tasks it is sent; a task naming ``tools.submission`` would
+    need the course on the scheduler's path too. The function returned here is pickled by value
+    (cloudpickle does that for a function defined inside another) and takes the task as bytes:
+    only the worker that runs it unpickles ``function`` and the task, so a stock scheduler
+    (``dask scheduler``, dask-jobqueue's, the Kubernetes operator's image) serves the grading.
+    """
+    blob = cloudpickle.dumps(function)
+
+    def run_pickled(task: bytes):
+        import pickle
+
+        return pickle.loads(blob)(pickle.loads(task))
+
+    return run_pickled
 
 
 def _threads(client) -> int:
