@@ -163,12 +163,15 @@ def test_an_error_in_on_result_cancels_the_rest_and_reaches_the_caller(tmp_path)
     assert len(list(tmp_path.glob("*.attempt*"))) < len(jobs_list)
 
 
-def test_an_existing_cluster_is_used_by_address_and_left_as_it_was(tmp_path):
+def test_an_existing_cluster_is_used_by_address_and_left_as_it_was(tmp_path, capsys):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as existing:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as existing:
         settings = (existing.scheduler.allowed_failures, existing.scheduler.WORKER_SATURATION)
-        delivered = run([Job(f"s{i}", str(tmp_path)) for i in range(3)], scheduler=existing.scheduler_address, retries=0)
+        delivered = run([Job(f"s{i}", str(tmp_path)) for i in range(3)], scheduler=existing.scheduler_address, retries=0, progress=True)
+        shown = capsys.readouterr().err
+        assert f"Dask dashboard: {existing.dashboard_link}" in shown
+        assert "3/3" in shown and "3 graded" in shown  # the bar: count and outcomes
         assert sorted(d.student for d in delivered) == ["s0", "s1", "s2"]
         worker_pid = next(iter(existing.scheduler.workers.values())).pid
         assert {d.pid for d in delivered} == {worker_pid}  # that cluster's worker did the work
