@@ -285,7 +285,7 @@ def _heal() -> None:
 # The source files of ebmlib's modules whose code has run in this process, and those run twice:
 # a reload, or a private copy of a module (importlib, runpy), makes function objects that no
 # block reaches, so forbid refuses to vouch for a test after one.
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # .../ebmlib/
 _EXECUTED = {os.path.abspath(m.__file__) for name, m in list(sys.modules.items())
              if (name == "ebmlib" or name.startswith("ebmlib.")) and getattr(m, "__file__", None)}
 _RUN_AGAIN: list[str] = []
