@@ -166,16 +166,17 @@ def null_cells(student: dict) -> str:
     return json.dumps(broken)
 
 
-def sigint_ignorer() -> dict:
-    """One cell that ignores the interrupt and never ends, after starting a process of its own."""
+def sigint_ignorer(busy: bool) -> dict:
+    """One cell that ignores the interrupt and never ends (spinning, or sleeping), after starting a process."""
+    loop = "while True:\n    pass\n" if busy else "while True:\n    time.sleep(0.1)\n"
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {},
         "cells": [
             code_cell(
-                f"import signal, subprocess\nsubprocess.Popen(['sleep', '{MARKER}3'])\n"
-                "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+                f"import signal, subprocess, time\nsubprocess.Popen(['sleep', '{MARKER}3'])\n"
+                f"signal.signal(signal.SIGINT, signal.SIG_IGN)\n{loop}"
             )
         ],
     }

@@ -192,11 +192,19 @@ def test_points_a_student_claims_are_not_counted(hostile_run):
 def stubborn_run(tmp_path_factory):
     share = tmp_path_factory.mktemp("stubborn")
     submissions, out = share / "submitted", share / "out"
-    for student_id, text in {"stubborn": json.dumps(hostile.sigint_ignorer()), "huge": json.dumps({"padding": "x" * 2**21})}.items():
+    class_ = {
+        "stubborn": json.dumps(hostile.sigint_ignorer(busy=False)),
+        "spinner": json.dumps(hostile.sigint_ignorer(busy=True)),
+        "huge": json.dumps({"padding": "x" * 2**21}),
+    }
+    for student_id, text in class_.items():
         (submissions / student_id / NAME).mkdir(parents=True)
         (submissions / student_id / NAME / f"{NAME}.ipynb").write_text(text)
     (submissions / "-rf").mkdir()
-    proc = _grade(str(submissions), str(out), "--assignment", NAME, "--timeout", "3", "--notebook-timeout", "15", "--max-size", "1")
+    proc = _grade(
+        str(submissions), str(out), "--assignment", NAME, "--jobs", "2",
+        "--timeout", "3", "--notebook-timeout", "60", "--cpu-time", "5", "--max-size", "1",
+    )  # fmt: skip
     return {"proc": proc, "out": out, "left": _left_behind()}
 
 
@@ -205,6 +213,11 @@ def test_a_cell_that_ignores_the_interrupt_is_stopped_with_the_whole_notebook(st
     rows = _rows(stubborn_run["out"])
     assert rows["stubborn"]["status"] == "timed out" and rows["stubborn"]["score"] == "0", rows["stubborn"]
     assert stubborn_run["left"] == [], stubborn_run["left"]
+
+
+def test_a_cell_that_spins_past_its_cpu_time_is_stopped_and_says_why(stubborn_run):
+    row = _rows(stubborn_run["out"])["spinner"]
+    assert row["status"] == "kernel died" and "used up its 5 s of CPU time" in row["notes"], row
 
 
 def test_a_too_large_notebook_and_an_unsafe_id_are_reported(stubborn_run):

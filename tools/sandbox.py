@@ -194,7 +194,7 @@ def kernel_argv(scratch: Path, connection: Path, limits: Limits, library: Path, 
     argv += [
         "prlimit",
         f"--as={limits.memory_mb * 2**20}",
-        f"--cpu={limits.cpu_s}",
+        f"--cpu={limits.cpu_s}:{limits.cpu_s + 5}",  # SIGXCPU at the limit (exit_reason names it), SIGKILL 5 s later
         f"--nproc={limits.processes}",
         f"--fsize={limits.file_mb * 2**20}",
         "--core=0",
@@ -286,3 +286,19 @@ def make_kernel_manager(workdir: Path, scratch: Path, limits: Limits, *, sandbox
                 for child in path.rglob("*"):
                     os.chown(child, uid, uid)
     return km
+
+
+def exit_reason(returncode: int | None, limits: Limits) -> str:
+    """Why a kernel process ended, read from its exit status (bwrap reports a signal N as 128 + N)."""
+    import signal
+
+    if returncode is None:
+        return "it stopped answering"
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else None
+    if number == signal.SIGXCPU:
+        return f"it used up its {limits.cpu_s} s of CPU time"
+    if number == signal.SIGKILL:
+        return f"it was killed (out of memory, or past the CPU limit of {limits.cpu_s} s)"
+    if number is not None and number in signal.Signals._value2member_map_:
+        return f"it was killed by {signal.Signals(number).name}"
+    return f"it exited with status {returncode} (os._exit, or a crash such as running out of its {limits.memory_mb} MiB)"

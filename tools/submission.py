@@ -358,11 +358,12 @@ async def _execute(notebook, task: SubmissionTask, workdir: Path, result: Submis
         else:
             running.result()
     except DeadKernelError:
+        from tools.sandbox import exit_reason
+
+        process = getattr(km.provisioner, "process", None)
+        returncode = process.poll() if process is not None else None
         result.status = "kernel died"
-        result.notes.append(
-            "the kernel died while running the notebook (os._exit, a crash, or a limit: "
-            f"{limits.memory_mb} MiB of memory, {limits.cpu_s} s of CPU, {limits.processes} processes)"
-        )
+        result.notes.append(f"the kernel died while running the notebook: {exit_reason(returncode, limits)}")
     except RuntimeError as err:
         if km.has_kernel and await km.is_alive():
             raise
