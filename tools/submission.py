@@ -280,10 +280,11 @@ def _score(executed, ref: Reference, replies: dict[int, str], timed_out_cells: l
         grade_id = _meta(cell).get("grade_id")
         if grade_id not in ref.points or cell.cell_type != "code" or index not in replies:
             continue
+        cell.metadata.nbgrader["points"] = ref.points[grade_id]  # the instructor's points, whatever the cell says
         score, _ = determine_grade(cell)
         if replies[index] != "ok" or any(o.get("output_type") == "error" for o in cell.outputs):
             score = 0.0
-        result.cell_scores[grade_id] = (float(score or 0.0), ref.points[grade_id])
+        result.cell_scores[grade_id] = (min(float(score or 0.0), ref.points[grade_id]), ref.points[grade_id])
     timed_out = [_cell_name(cell, index) for index, cell in enumerate(executed.cells) if any(cell is c for c in timed_out_cells)]
     if timed_out:
         result.notes.append(f"timed out after {limits.cell_timeout_s} s and interrupted (scored 0 where a test): " + ", ".join(timed_out))
