@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import ASSIGNMENTS, nbgrader_meta, read_notebook, solution_path, student_path
 from tools.feedback import REMOVED, Scrubber, render_feedback
-from tools.submission import SubmissionResult, hidden_lines, reference, visible_part
+from tools.instructor import hidden_lines, reference, visible_part
+from tools.submission import SubmissionResult
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)

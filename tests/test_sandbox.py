@@ -29,7 +29,7 @@ from tests.conftest import read_notebook, solution_path, student_path
 from tests.test_grading import _digest
 from tools.course import ROOT
 from tools.sandbox import sandbox_problem
-from tools.submission import hidden_lines
+from tools.instructor import hidden_lines
 
 NAME = hostile.NAME
 PROBLEM = sandbox_problem()

@@ -20,6 +20,8 @@ import base64
 import html
 import re
 
+from tools.instructor import HIDDEN_BEGIN, HIDDEN_END
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _WHITESPACE = re.compile(r"\s+")
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
@@ -82,8 +84,8 @@ def _where_failed(output, execution_count, source: str) -> str:
         for count, line in _CELL_LINE.findall(frame):
             if execution_count is not None and int(count) == execution_count and 0 < int(line) <= len(lines):
                 before = lines[: int(line)]
-                begins = sum(l.strip().startswith("### BEGIN HIDDEN TESTS") for l in before)
-                ends = sum(l.strip().startswith("### END HIDDEN TESTS") for l in before)
+                begins = sum(line.strip().startswith(HIDDEN_BEGIN) for line in before)
+                ends = sum(line.strip().startswith(HIDDEN_END) for line in before)
                 return "in the hidden tests" if begins > ends else "in the visible checks"
     return "in code this test called"
 
@@ -92,7 +94,7 @@ def render_feedback(executed, ref, result) -> str:
     """The feedback page of one graded (or stopped) submission, as an HTML string.
 
     ``executed`` is the notebook as it ran (tests restored), ``ref`` the assignment's
-    ``tools.submission.Reference``, ``result`` the submission's ``SubmissionResult``.
+    ``tools.instructor.Reference``, ``result`` the submission's ``SubmissionResult``.
     """
     scrub = Scrubber(ref.hidden)
     title = f"{result.assignment}: feedback for {result.student}"

@@ -40,9 +40,9 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from tools.instructor import Reference, cell_source, nbgrader_meta, reference
 from tools.sandbox import Limits
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MAX_BYTES = 32 * 2**20
 
 STATUSES = ("graded", "missing", "too large", "not a notebook", "timed out", "kernel died", "sandbox failed", "grader error", "worker died", "unreadable")
@@ -113,82 +113,6 @@ class SubmissionResult:
     digest: str = ""
 
 
-def _meta(cell: dict) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
-
-
-def visible_part(source: str) -> str:
-    """A test cell's source without its hidden tests (the lines from BEGIN to END HIDDEN TESTS)."""
-    kept, hidden = [], False
-    for line in source.splitlines(keepends=True):
-        if line.strip().startswith(HIDDEN_BEGIN):
-            hidden = True
-        elif line.strip().startswith(HIDDEN_END):
-            hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "".join(kept).rstrip() + "\n"
-
-
-def hidden_lines(source: str) -> list[str]:
-    """The lines of a test cell's hidden tests, markers included."""
-    lines, hidden = [], False
-    for line in source.splitlines():
-        if line.strip().startswith(HIDDEN_BEGIN):
-            hidden = True
-        if hidden:
-            lines.append(line)
-        if line.strip().startswith(HIDDEN_END):
-            hidden = False
-    return lines
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The instructor's version of an assignment, read once: what to restore, score and hide."""
-
-    restore: dict  # grade_id -> the instructor's cell (test cells and locked cells)
-    points: dict  # grade_id -> points, for the graded cells, in notebook order
-    visible: dict  # grade_id -> a test cell's visible source
-    hidden: tuple  # every hidden-test line of the notebook
-    metadata: dict  # the notebook's kernelspec and language_info
-    imports: str = ""  # the instructor's top-level imports, on one line, run again at the top of each test cell
-
-
-@lru_cache(maxsize=16)
-def reference(source: bytes) -> Reference:
-    """Parse the instructor's notebook (cached on its bytes, so a worker reads each assignment once)."""
-    notebook = json.loads(source)
-    restore, points, visible, hidden = {}, {}, {}, []
-    for cell in notebook["cells"]:
-        meta, text = _meta(cell), _source(cell)
-        grade_id = meta.get("grade_id")
-        if not grade_id:
-            continue
-        if meta.get("grade"):
-            points[grade_id] = float(meta.get("points", 0))
-        if (meta.get("grade") and not meta.get("solution")) or meta.get("locked"):
-            restore[grade_id] = cell
-        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
-            visible[grade_id] = visible_part(text)
-            hidden += hidden_lines(text)
-    metadata = {k: notebook.get("metadata", {}).get(k) for k in ("kernelspec", "language_info") if k in notebook.get("metadata", {})}
-    imports = [
-        line.strip()
-        for cell in notebook["cells"]
-        if cell["cell_type"] == "code" and not _meta(cell).get("solution")
-        for line in _source(cell).splitlines()
-        if line.startswith(("import ", "from ")) and not line.rstrip().endswith(("(", "\\"))
-    ]
-    return Reference(restore, points, visible, tuple(hidden), metadata, "; ".join(dict.fromkeys(imports)))
-
-
 def _read(task: SubmissionTask, result: SubmissionResult):
     """The submission as an nbformat notebook and as plain JSON, or None with the status set."""
     import nbformat
@@ -234,16 +158,16 @@ def _restored(notebook, ref: Reference, result: SubmissionResult):
 
     cells, seen = [], set()
     for cell in notebook.cells:
-        grade_id = _meta(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in ref.restore and grade_id not in seen:
             cell = nbformat.from_dict(json.loads(json.dumps(ref.restore[grade_id])))
-            cell.source = _source(cell)
+            cell.source = cell_source(cell)
             if grade_id in ref.visible and ref.imports:
                 # A student may rebind forbid, torch or np in the notebook's globals: the test
                 # imports them again, on its first line, so that it uses the real ones.
                 cell.source = f"{ref.imports}  # put back by the grader\n{cell.source}"
             seen.add(grade_id)
-        elif grade_id in seen or (grade_id and grade_id not in ref.points and grade_id not in ref.restore and _meta(cell).get("grade")):
+        elif grade_id in seen or (grade_id and grade_id not in ref.points and grade_id not in ref.restore and nbgrader_meta(cell).get("grade")):
             result.notes.append(f"cell {grade_id!r} is a copy or is not the instructor's: not scored")
             cell.metadata.pop("nbgrader", None)
         elif grade_id:
@@ -259,7 +183,7 @@ def _restored(notebook, ref: Reference, result: SubmissionResult):
 
 
 def _cell_name(cell, index: int) -> str:
-    return _meta(cell).get("grade_id") or f"cell {index}"
+    return nbgrader_meta(cell).get("grade_id") or f"cell {index}"
 
 
 def _seconds(execution: dict) -> float | None:
@@ -277,7 +201,7 @@ def _score(executed, ref: Reference, replies: dict[int, str], timed_out_cells: l
 
     result.cell_scores = {g: (0.0, points) for g, points in ref.points.items()}
     for index, cell in enumerate(executed.cells):
-        grade_id = _meta(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id not in ref.points or cell.cell_type != "code" or index not in replies:
             continue
         cell.metadata.nbgrader["points"] = ref.points[grade_id]  # the instructor's points, whatever the cell says
