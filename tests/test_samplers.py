@@ -454,8 +454,8 @@ def test_ula_divergences_are_counted_and_never_hidden():
 
 @pytest.mark.parametrize(
     "sampler, target, kwargs",
-    [("mala", 0.574, {}), ("hmc", 0.65, {"n_leapfrog": 5}), (metropolis, 0.234, {})],
-    ids=["mala", "hmc", "metropolis"],
+    [("mala", 0.574, {}), ("hmc", 0.65, {"n_leapfrog": 5}), (mala, 0.4, {})],
+    ids=["mala", "hmc", "mala_function_at_0.4"],
 )
 def test_adapted_step_size_reaches_the_target_acceptance(sampler, target, kwargs):
     variances = torch.linspace(0.5, 2.0, 10, dtype=F64)
@@ -492,6 +492,11 @@ def call(function, energy=standard_normal, x0=X0, n_steps=3, step_size=0.1, **kw
 @pytest.mark.parametrize("change, match", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
 @pytest.mark.parametrize("sampler", [langevin, mala, hmc, metropolis], ids=["langevin", "mala", "hmc", "metropolis"])
 def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
+    if sampler is metropolis and "step_size" in change:  # Metropolis has a proposal_scale, not a step size
+        change, match = {"proposal_scale": change["step_size"]}, "proposal_scale"
+        with pytest.raises(ValueError, match=match):
+            metropolis(standard_normal, X0, 3, **change)
+        return
     with pytest.raises(ValueError, match=match):
         call(sampler, **change)
 
@@ -511,6 +516,7 @@ def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
         (mala, {"energy": lambda x: x.sum()}, "energy"),
         (mala, {"energy": lambda x: x.sum(1) * float("nan")}, "energy"),
         (adapt_step_size, {"sampler": "langevin"}, "sampler"),
+        (adapt_step_size, {"sampler": "metropolis"}, "sampler"),
         (adapt_step_size, {"target_acceptance": 1.5}, "target_acceptance"),
         (adapt_step_size, {"step_size": -1.0}, "step_size"),
     ],

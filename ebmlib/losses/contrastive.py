@@ -40,9 +40,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive
-from ebmlib.losses._checks import Energy, check_data, evaluate, finite_loss
-from ebmlib.samplers import init_state, langevin_step
+from ebmlib._validation import Energy, check_data, check_generator, check_int, check_positive, evaluate, finite_loss
+from ebmlib.samplers import langevin
 
 __all__ = ["PersistentChains", "contrastive_divergence", "contrastive_loss", "short_run_langevin"]
 
@@ -101,7 +100,8 @@ def short_run_langevin(
 
     .. math:: x_{t+1} = x_t - \frac{\varepsilon}{2}\nabla_x E(x_t) + \sqrt{\varepsilon}\, z_t
 
-    (the sampler of :func:`ebmlib.samplers.langevin` at T = 1, without storing the path).
+    This is :func:`ebmlib.samplers.langevin` at T = 1 with ``keep="last"`` and
+    ``on_divergence="raise"``: the library's one Langevin loop, not a copy of it.
 
     Returns
     -------
@@ -109,24 +109,17 @@ def short_run_langevin(
 
     Raises
     ------
-    ValueError
+    NonFiniteError (a ValueError)
         If a chain diverges (a non-finite position): the caller's step size is too large.
     """
     x0 = check_data(x0, "x0", like=energy)
-    n_steps = check_int(n_steps, "n_steps", minimum=0)
-    step_size = check_positive(step_size, "step_size")
-    if n_steps == 0:
-        return x0
-    state = init_state(energy, x0)
-    for _ in range(n_steps):
-        state, _info = langevin_step(state, energy, step_size, generator=generator)
-    x = state.position.detach()
-    if not torch.isfinite(x).all():
-        raise ValueError(f"the Langevin chains diverged (non-finite positions); lower step_size (got {step_size})")
-    return x
+    x, _ = langevin(energy, x0, n_steps, step_size, keep="last", on_divergence="raise", generator=generator)
+    return x.detach()
 
 
-def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regularization: float = 0.0) -> Tensor:
+def contrastive_loss(
+    energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regularization: float = 0.0, return_energies: bool = False
+):
     r"""Positive minus negative phase: :math:`\overline{E(x^+)} - \overline{E(x^-)}`, a scalar.
 
     .. math::
@@ -147,12 +140,20 @@ def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regulariza
         Samples from (an approximation of) the model; not differentiated.
     regularization : float
         α ≥ 0.
+    return_energies : bool
+        Also return the energies ``E(x_pos)`` (n,) and ``E(x_neg)`` (m,), with their graphs.
 
     Returns
     -------
-    Tensor of shape (), ready for ``.backward()``.
+    loss : Tensor of shape (), ready for ``.backward()``
+    e_pos, e_neg : Tensors of shape (n,) and (m,), only if ``return_energies``
 
-    Introduced in notebook 04_contrastive_divergence.
+    Raises
+    ------
+    NonFiniteError (a ValueError)
+        If an energy or the loss is not finite.
+
+    Introduced in notebook 04_contrastive_divergence (used again for the replay-buffer EBMs and JEM of 07).
     """
     x_pos = check_data(x_pos, "x_pos", like=energy)
     x_neg = check_data(x_neg, "x_neg", like=energy)
@@ -166,7 +167,8 @@ def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regulariza
     loss = e_pos.mean() - e_neg.mean()
     if regularization:
         loss = loss + regularization * (e_pos.square().mean() + e_neg.square().mean())
-    return finite_loss(loss, "contrastive")
+    loss = finite_loss(loss, "contrastive")
+    return (loss, e_pos, e_neg) if return_energies else loss
 
 
 def contrastive_divergence(

@@ -35,8 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive
-from ebmlib.losses._checks import check_data
+from ebmlib._validation import check_data, check_generator, check_int, check_positive
 
 __all__ = ["NoiseAnnealing", "blur_cost"]
 

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int
-from ebmlib.losses._checks import Energy, check_data, evaluate, finite_loss
+from ebmlib._validation import Energy, check_data, check_generator, check_int, evaluate, finite_loss
 
 __all__ = ["nce"]
 

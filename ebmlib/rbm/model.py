@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
-from ebmlib.ais import AISResult, ais_rbm
+from ebmlib.ais import AISResult
+from ebmlib.rbm.ais import ais_rbm
 from ebmlib.rbm.functional import (
     _free_energy,
     check_binary,
@@ -139,8 +140,11 @@ class RBM:
         """:func:`gradient` at this RBM's parameters: (dW, db, dc)."""
         return gradient(v_pos, v_neg, self.W, self.b, self.c)
 
-    def contrastive_divergence(self, v_pos, lr: float, k: int = 1, *, h_start=None, generator=None) -> Tensor:
+    def cd_update(self, v_pos, lr: float, k: int = 1, *, h_start=None, generator=None) -> Tensor:
         r"""One CD-k (or PCD) update :math:`\theta \leftarrow \theta + \text{lr} \cdot \Delta\theta`, in place.
+
+        Named ``cd_update``, not ``contrastive_divergence``: it updates the parameters, whereas
+        :func:`ebmlib.losses.contrastive_divergence` returns a loss.
 
         The negative chain starts at :math:`h_0 \sim p(h \mid v_{\rm pos})` (CD-k) or at the
         hidden states ``h_start`` (PCD's persistent chains), takes ``k`` steps
@@ -174,11 +178,11 @@ class RBM:
         return h
 
     def fit(self, v, epochs: int, batch_size: int, lr: float, k: int = 1, persistent: bool = False, *,
-            shuffle: bool = True, generator: torch.Generator | None = None, progress: bool = True) -> RBM:
+            shuffle: bool = True, generator: torch.Generator | None = None, progress: bool = False) -> RBM:
         r"""Train by CD-k (``persistent=False``) or PCD-k (``persistent=True``), continuing from the current weights.
 
         Each epoch visits the rows of ``v`` in minibatches of ``batch_size`` (shuffled unless
-        ``shuffle=False``) and applies :meth:`contrastive_divergence` with learning rate ``lr``.
+        ``shuffle=False``) and applies :meth:`cd_update` with learning rate ``lr``.
         PCD keeps ``batch_size`` persistent chains in :attr:`chains` (started from the data).
         Shows a ``tqdm.auto`` progress bar over epochs unless ``progress=False``. Returns ``self``.
         """
@@ -216,7 +220,7 @@ class RBM:
         ``sum_over="hidden"`` / ``"visible"``), a float64 0-d tensor.
 
         ``method="ais"`` returns an :class:`ebmlib.ais.AISResult` (``log_z``, ``std`` over
-        ``n_runs`` runs of ``n_chains`` chains, ...) from :func:`ebmlib.ais.ais_rbm`, annealing from
+        ``n_runs`` runs of ``n_chains`` chains, ...) from :func:`ebmlib.rbm.ais_rbm`, annealing from
         independent visible units with bias ``base_bias`` (default :math:`b`; the logits of the
         data's pixel means are better). ``betas`` is a count (evenly spaced) or a schedule from 0 to 1.
         """

@@ -143,6 +143,7 @@ def hmc_step(
     state : SamplerState
     energy : callable ``(n_chains, *event_shape) -> (n_chains,)``
     step_size : float or Tensor of shape (n_chains,)
+        ε of the leapfrog.
     n_leapfrog : int
     mass : Tensor of shape event_shape, optional
         Diagonal of M; momentum :math:`p = \sqrt{M} z`.

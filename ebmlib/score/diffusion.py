@@ -22,7 +22,10 @@ For VE, between levels :math:`\sigma_i > \sigma_{i+1}`,
 
 .. math:: x \leftarrow x + (\sigma_i^2 - \sigma_{i+1}^2)\, s(x, \sigma_i) + \sqrt{\sigma_i^2 - \sigma_{i+1}^2}\; z,
 
-the Euler–Maruyama step of the reverse-time SDE (:func:`reverse_diffusion`).
+the Euler–Maruyama step of the reverse-time SDE (:func:`reverse_diffusion`). It is not a Langevin
+step: its drift :math:`\Delta\sigma^2 s` is twice the :math:`\frac{\varepsilon}{2} s` of a Langevin step
+with the same noise :math:`\varepsilon = \Delta\sigma^2`, because it transports the chains from one level
+to the next rather than sampling one level, so it cannot call :func:`ebmlib.samplers.langevin_move`.
 
 References
 ----------
@@ -42,9 +45,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_ndim, check_nonempty
+from ebmlib._validation import as_tensor, check_finite, check_int, check_ndim, check_noise_schedule, check_nonempty, check_x, sigma_column
 from ebmlib.energies import GaussianMixture
-from ebmlib.score._noise import check_noise_schedule, check_x, sigma_column
 
 __all__ = [
     "ve_forward",
@@ -56,8 +58,6 @@ __all__ = [
     "vp_score_from_ve",
     "reverse_diffusion",
 ]
-
-Score = Callable[[Tensor, Tensor], Tensor]
 
 
 def _noise(x: Tensor, noise, generator) -> Tensor:

@@ -8,7 +8,7 @@ large *buffer* of past negative samples. Each training step
 2. replaces each drawn row, independently with probability :math:`\rho` (``reinit_fraction``,
    typically 0.05), by a fresh draw from the initial distribution (usually uniform noise), so
    that new modes can still be found;
-3. runs a few SGLD steps from these starts (:func:`ebmlib.sgld_sampling.sgld`);
+3. runs a few SGLD steps from these starts (:func:`ebmlib.samplers.sgld`);
 4. writes the moved samples back into the same rows (:meth:`ReplayBuffer.update`).
 
 So each chain advances a few steps whenever it is drawn, and the buffer as a whole is a
@@ -34,21 +34,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_generator, check_int
+from ebmlib._validation import as_tensor, check_finite, check_fraction, check_generator, check_int
 
-__all__ = ["BufferDraw", "ReplayBuffer", "check_fraction", "uniform_init"]
+__all__ = ["BufferDraw", "ReplayBuffer", "uniform_init"]
 
 Init = Callable[..., Tensor]  # init(n, *, generator=None) -> Tensor of shape (n, *event_shape)
 
-
-def check_fraction(value, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
 
 
 def uniform_init(event_shape, low: float = -1.0, high: float = 1.0, *, dtype: torch.dtype | None = None) -> Init:
