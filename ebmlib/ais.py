@@ -39,7 +39,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int, check_positive
 from ebmlib.energies import Gaussian
 from ebmlib.samplers import init_state, metropolis_step
 
@@ -133,6 +133,7 @@ def ais(
     AISResult
     """
     x0 = torch.as_tensor(x0)
+    check_generator(generator, x0.device)
     if x0.ndim < 3:
         raise ValueError(f"x0 must have shape (n_runs, n_chains, *event), got shape {tuple(x0.shape)}")
     betas = check_betas(betas, x0.device)

@@ -98,10 +98,9 @@ def test_conditional_sampling_lowers_the_energy_of_the_chosen_class():
 
 
 def test_a_short_jem_run_beats_chance_and_lowers_the_energy_of_data_below_noise():
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x_train, y_train, x_test, y_test = scaled_digits(360, generator=g)
-    jem = JEM(ConvNet8x8(10, channels=(8, 16), hidden=32), event_shape=(1, 8, 8))
+    jem = JEM(ConvNet8x8(10, channels=(8, 16), hidden=32, generator=torch.Generator().manual_seed(0)), event_shape=(1, 8, 8))
     noise = uniform_init((1, 8, 8))(360, generator=g)
     buffer = ReplayBuffer(500, uniform_init((1, 8, 8)), reinit_fraction=0.05, generator=g)
     history = train_jem(jem, x_train, y_train, 80, buffer=buffer, batch_size=64, lr=3e-3, sgld_steps=5,

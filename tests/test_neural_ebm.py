@@ -73,11 +73,10 @@ def test_persistent_sgld_writes_the_moved_negatives_back_into_the_drawn_rows():
 
 
 def test_a_short_run_on_four_gaussians_puts_data_below_the_rest_of_the_box():
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     means = torch.tensor([[1.5, 1.5], [-1.5, 1.5], [-1.5, -1.5], [1.5, -1.5]])
     data = GaussianMixture(means, 0.3).sample(1000, generator=g)
-    energy = MLPEnergy(2, 32, 2)
+    energy = MLPEnergy(2, 32, 2, generator=torch.Generator().manual_seed(0))
     buffer = ReplayBuffer(300, uniform_init((2,), -3.5, 3.5), reinit_fraction=0.05, generator=g)
     history = train_ebm(energy, data, buffer, 200, batch_size=64, lr=5e-3, sgld_steps=5, drift=0.05,
                         noise_scale=0.05, regularization=0.01, generator=g, progress=False)  # fmt: skip
@@ -138,9 +137,8 @@ def test_a_non_finite_loss_stops_the_loop_too():
 
 def test_same_seed_same_run():
     def run():
-        torch.manual_seed(0)
         g = torch.Generator().manual_seed(3)
-        energy = MLPEnergy(2, 8, 1)
+        energy = MLPEnergy(2, 8, 1, generator=torch.Generator().manual_seed(0))
         buffer = ReplayBuffer(40, uniform_init((2,)), generator=g)
         history = train_ebm(energy, torch.randn(50, 2, generator=g), buffer, 5, batch_size=8, sgld_steps=3,
                             generator=g, progress=False)  # fmt: skip

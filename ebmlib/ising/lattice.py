@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from ebmlib._validation import as_tensor, check_int, check_ndim, check_positive_tensor, check_spins
+from ebmlib._validation import as_tensor, check_generator, check_int, check_ndim, check_positive_tensor, check_spins
 
 __all__ = ["bond_energy", "lattice_energy", "magnetization", "all_configurations", "all_energies", "enumerate_log_z", "random_spins"]
 
@@ -121,6 +121,7 @@ def random_spins(n_chains, L, *, generator: torch.Generator | None = None, dtype
     """
     n_chains = check_int(n_chains, "n_chains", minimum=1)
     L = check_int(L, "L", minimum=1)
+    check_generator(generator, device or "cpu")
     bits = torch.randint(0, 2, (n_chains, L, L), generator=generator, device=device)
     return (2 * bits - 1).to(dtype or torch.get_default_dtype())
 

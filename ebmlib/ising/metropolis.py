@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ebmlib._validation import as_tensor, check_int, check_positive, check_positive_tensor, check_spins
+from ebmlib._validation import as_tensor, check_generator, check_int, check_positive, check_positive_tensor, check_spins
 from ebmlib.ising.lattice import bond_energy
 
 __all__ = ["metropolis_half_sweep", "checkerboard_metropolis", "geometric_schedule", "simulated_annealing"]
@@ -85,6 +85,7 @@ def metropolis_half_sweep(spins, temperature, color, uniforms) -> torch.Tensor:
 
 
 def _run(s, t, n_sweeps, generator, progress=False):
+    check_generator(generator, s.device)
     """n_sweeps checkerboard sweeps; returns spins, energy and magnetisation traces, flip counts."""
     n, L, _ = s.shape
     masks = _colour_masks(L, s.device)

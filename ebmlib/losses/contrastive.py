@@ -76,13 +76,14 @@ class PersistentChains:
         self.n_updates = 0
 
     @classmethod
-    def uniform(cls, n_chains: int, bounds, *, generator: torch.Generator | None = None, dtype=None):
-        """Chains started uniformly on the box ``bounds = ((low_1, high_1), ..., (low_d, high_d))``."""
+    def uniform(cls, n_chains: int, bounds, *, generator: torch.Generator | None = None, dtype=None, device=None):
+        """Chains started uniformly on the box ``bounds = ((low_1, high_1), ..., (low_d, high_d))``, on ``device``."""
         n_chains = check_int(n_chains, "n_chains")
-        b = torch.as_tensor(bounds, dtype=torch.float64)
+        b = torch.as_tensor(bounds, dtype=torch.float64, device=device)
         if b.ndim != 2 or b.shape[1] != 2 or not torch.isfinite(b).all() or (b[:, 0] >= b[:, 1]).any():
             raise ValueError(f"bounds must be finite pairs (low, high) with low < high, one per axis, got {bounds!r}")
-        u = torch.rand(n_chains, b.shape[0], generator=check_generator(generator), dtype=torch.float64)
+        generator = check_generator(generator, b.device)
+        u = torch.rand(n_chains, b.shape[0], generator=generator, dtype=torch.float64, device=b.device)
         x0 = b[:, 0] + u * (b[:, 1] - b[:, 0])  # (n_chains, d)
         return cls(x0.to(dtype or torch.get_default_dtype()))
 
@@ -226,7 +227,7 @@ def contrastive_divergence(
     Introduced in notebook 04_contrastive_divergence.
     """
     x = check_data(x, "x", like=energy)
-    generator = check_generator(generator)
+    generator = check_generator(generator, x.device)
     if chains is not None:
         if not isinstance(chains, PersistentChains):
             raise TypeError(f"chains must be a PersistentChains or None, got {type(chains).__name__}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int, check_positive
 from ebmlib.ais import AISResult
 from ebmlib.rbm.ais import ais_rbm
 from ebmlib.rbm.functional import (
@@ -127,7 +127,7 @@ class RBM:
         """
         v = self._visible(v)
         k = check_int(k, "k")
-        generator = generator or self.generator
+        generator = check_generator(generator or self.generator, self.W.device)
         chain = []
         for _ in range(k):
             h = sample_bernoulli(torch.sigmoid(torch.addmm(self.c, v, self.W)), generator=generator)
@@ -155,7 +155,8 @@ class RBM:
         v_pos = self._visible(v_pos, "v_pos")
         h = None if h_start is None else check_binary(h_start, "h_start", self.n_hidden, self.W)
         with torch.inference_mode():  # no autograd bookkeeping: this loop is bound by per-op overhead
-            h = self._cd_update(v_pos, h, check_positive(lr, "lr"), check_int(k, "k"), generator or self.generator)
+            generator = check_generator(generator or self.generator, self.W.device)
+            h = self._cd_update(v_pos, h, check_positive(lr, "lr"), check_int(k, "k"), generator)
         return h.clone()  # a normal tensor again, usable outside inference mode
 
     def _cd_update(self, v_pos: Tensor, h: Tensor | None, lr: float, k: int, generator) -> Tensor:
@@ -190,7 +191,7 @@ class RBM:
         epochs = check_int(epochs, "epochs")
         batch_size = check_int(batch_size, "batch_size")
         lr, k = check_positive(lr, "lr"), check_int(k, "k")
-        generator = generator or self.generator
+        generator = check_generator(generator or self.generator, self.W.device)
         n = v.shape[0]
         if persistent and (self.chains is None or self.chains.shape[0] != batch_size):
             start = v[torch.randint(0, n, (batch_size,), generator=generator, device=v.device)]

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int
+from ebmlib._validation import check_generator, check_int
 from ebmlib.samplers.hamiltonian_dynamics import check_mass, hmc, hmc_step
 from ebmlib.samplers.langevin_family import mala, mala_step
 from ebmlib.samplers.state import Energy, check_sampler_args, init_state
@@ -79,6 +79,7 @@ def adapt_step_size(
     if name not in DEFAULT_TARGET:
         raise ValueError(f"sampler must be one of {sorted(DEFAULT_TARGET)} (or the function), got {sampler!r}")
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     target = DEFAULT_TARGET[name] if target_acceptance is None else float(target_acceptance)
     if not 0.0 < target < 1.0:
         raise ValueError(f"target_acceptance must lie in (0, 1), got {target_acceptance}")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_int
+from ebmlib._validation import as_tensor, check_generator, check_int
 from ebmlib.samplers.random_walk import metropolis_hastings
 from ebmlib.samplers.state import (
     Energy,
@@ -204,6 +204,7 @@ def hmc(
         (``n_steps * n_leapfrog + 1``).
     """
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     n_leapfrog = check_int(n_leapfrog, "n_leapfrog", minimum=1)
     mass = check_mass(mass, x0)
     state = init_state(energy, x0, temperature)

@@ -247,8 +247,8 @@ def langevin(
     x0, n_steps, step_size, temperature = check_sampler_args(
         x0, n_steps, step_size, temperature, min_steps=0 if keep == "last" else 1
     )
-    clamp = check_clamp(clamp)
     check_generator(generator, x0.device)
+    clamp = check_clamp(clamp)
     state = init_state(energy, x0, temperature)
 
     def step(s):
@@ -297,6 +297,7 @@ def mala(
         ``"n_gradient_evaluations"`` int per chain (``n_steps + 1``).
     """
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     state = init_state(energy, x0, temperature)
 
     def step(s):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import Score, check_int, check_noise_schedule, check_positive, check_x, sigma_column
+from ebmlib._validation import Score, check_generator, check_int, check_noise_schedule, check_positive, check_x, sigma_column
 from ebmlib.samplers import langevin_move
 
 __all__ = ["annealed_langevin", "tweedie_denoise"]
@@ -95,6 +95,7 @@ def annealed_langevin(
         if ``return_trajectory``.
     """
     x = check_x(x0, "x0").detach().clone()
+    check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     n_steps = check_int(n_steps_per_level, "n_steps_per_level")
     eps = check_positive(step_size, "step_size")

@@ -45,7 +45,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_ndim, check_noise_schedule, check_nonempty, check_x, sigma_column
+from ebmlib._validation import check_generator, as_tensor, check_finite, check_int, check_ndim, check_noise_schedule, check_nonempty, check_x, sigma_column
 from ebmlib.energies import GaussianMixture
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
 def _noise(x: Tensor, noise, generator) -> Tensor:
     """The given standard normal draws (checked against x's shape), or fresh ones."""
     if noise is None:
+        check_generator(generator, x.device)
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     noise = check_x(noise, "noise").to(x)
     if noise.shape != x.shape:
@@ -190,6 +191,7 @@ def reverse_diffusion(
     info : dict with ``"divergences"`` (n_chains,) and, if asked, ``"trajectory"``.
     """
     x = check_x(x0, "x0").detach().clone()
+    check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     n_chains = x.shape[0]
     trajectory = [x.clone()] if return_trajectory else None

@@ -117,6 +117,7 @@ def classifier_loss(
     x = check_x(x)
     labels = check_labels(labels, classifier.n_classes, x.shape[0])
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
+    generator = check_generator(generator, x.device)
     sigma = sigmas[torch.randint(0, sigmas.numel(), (x.shape[0],), generator=generator, device=x.device)]
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return nn.functional.cross_entropy(classifier(x + sigma.unsqueeze(1) * noise, sigma), labels)

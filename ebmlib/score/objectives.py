@@ -110,6 +110,7 @@ def multilevel_dsm_loss(
     Tensor of shape () or (n,).
     """
     x = check_x(x)
+    generator = check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     levels = torch.randint(0, sigmas.numel(), (x.shape[0],), generator=generator, device=x.device)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
