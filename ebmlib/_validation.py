@@ -212,18 +212,22 @@ def check_data(x, name: str = "x", like: Energy | None = None) -> Tensor:
     return like_module(like, x).detach()
 
 
-def evaluate(energy: Energy, x: Tensor, name: str = "energy") -> Tensor:
-    """``energy(x)``, checked to have shape (n,) and to be finite."""
-    if not callable(energy):
-        raise TypeError(f"{name} must be a callable x -> E(x), got {type(energy).__name__}")
-    e = energy(x)
+def check_energy_values(e, x: Tensor, name: str = "energy", where: str = "") -> Tensor:
+    """``e = E(x)`` checked: a tensor of shape (n,) (a ``ValueError``), finite (a :class:`NonFiniteError`)."""
     if not isinstance(e, Tensor) or e.shape != (x.shape[0],):
         shape = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
         raise ValueError(f"{name} must map x of shape {tuple(x.shape)} to shape ({x.shape[0]},), got {shape}")
     if not torch.isfinite(e).all():
         n_bad = int((~torch.isfinite(e)).sum())
-        raise NonFiniteError(f"{name} returned {n_bad} non-finite value(s) (NaN or inf); a loss never hides them")
+        raise NonFiniteError(f"{name} returned {n_bad} non-finite value(s) (NaN or inf){where}")
     return e
+
+
+def evaluate(energy: Energy, x: Tensor, name: str = "energy") -> Tensor:
+    """``energy(x)``, checked to have shape (n,) and to be finite (:func:`check_energy_values`)."""
+    if not callable(energy):
+        raise TypeError(f"{name} must be a callable x -> E(x), got {type(energy).__name__}")
+    return check_energy_values(energy(x), x, name, "; a loss never hides them")
 
 
 

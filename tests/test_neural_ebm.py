@@ -92,9 +92,9 @@ def test_a_short_run_on_four_gaussians_puts_data_below_the_rest_of_the_box():
 
 
 def test_training_stops_cleanly_and_keeps_the_last_good_state_when_energies_become_nan():
-    # Every step calls the energy 1 + 5 (SGLD: the start and each step) + 2 (loss) = 8 times;
-    # call 43 falls in step 6's SGLD (calls 41-46).
-    energy = Quadratic(nan_from_call=43)
+    # Every step calls the energy 1 + 4 (SGLD: the start, then every step but the last, whose move
+    # needs no gradient at its end) + 2 (loss) = 7 times; call 38 falls in step 6's SGLD (calls 36-40).
+    energy = Quadratic(nan_from_call=38)
     g = torch.Generator().manual_seed(2)
     data = torch.randn(100, 2, generator=g) + 1.0
     buffer = ReplayBuffer(64, uniform_init((2,), -3, 3), generator=g)

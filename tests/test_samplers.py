@@ -524,3 +524,39 @@ def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
 def test_sampler_specific_bad_arguments_raise_value_error_naming_them(function, change, match):
     with pytest.raises(ValueError, match=match):
         call(function, **change)
+
+
+# ----------------------------------------------------------------------------------------------
+# The one Langevin core: its options (keep the last state, clamp, raise on divergence).
+
+
+def test_langevin_keep_last_is_the_last_recorded_step_without_the_last_gradient():
+    x0 = torch.randn(16, 2, generator=gen(40), dtype=F64)
+    path, info_all = langevin(standard_normal, x0, 7, 0.3, temperature=0.5, generator=gen(41))
+    last, info_last = langevin(standard_normal, x0, 7, 0.3, temperature=0.5, keep="last", generator=gen(41))
+    torch.testing.assert_close(last, path[:, -1], rtol=0, atol=0)
+    assert info_all["n_gradient_evaluations"] == 8 and info_last["n_gradient_evaluations"] == 7
+    zero, _ = langevin(standard_normal, x0, 0, 0.3, keep="last")
+    assert torch.equal(zero, x0) and zero is not x0
+
+
+def test_langevin_clamp_keeps_every_step_in_the_box_and_is_the_clipped_update():
+    # E = -100 Σx pushes every chain up by 5 a step (noise √0.1): after each step they sit at the upper face
+    x0 = torch.zeros(50, 2, dtype=F64)
+    path, _ = langevin(lambda x: -100 * x.sum(1), x0, 4, 0.1, clamp=(-1.0, 1.0), generator=gen(42))
+    assert path.max() <= 1.0 and path.min() >= -1.0
+    assert torch.equal(path[:, -1], torch.ones(50, 2, dtype=F64))
+
+
+def test_langevin_counts_a_divergence_or_raises_a_non_finite_error_when_asked():
+    from ebmlib.training import NonFiniteError
+
+    x0 = torch.full((3, 1), 2.0, dtype=F64)
+    _, info = langevin(lambda x: x.pow(4).sum(1), x0, 30, 5.0, generator=gen(43))
+    assert (info["divergences"] > 0).all()
+    with pytest.raises(NonFiniteError, match="diverged.*step_size"):
+        langevin(lambda x: x.pow(4).sum(1), x0, 30, 5.0, keep="last", on_divergence="raise", generator=gen(43))
+    with pytest.raises(ValueError, match="keep"):
+        langevin(standard_normal, x0, 3, 0.1, keep="first")
+    with pytest.raises(ValueError, match="clamp"):
+        langevin(standard_normal, x0, 3, 0.1, clamp=(1.0, -1.0))

@@ -29,10 +29,10 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int
+from ebmlib._validation import Energy, check_generator, check_int
 from ebmlib.samplers.hamiltonian_dynamics import check_mass, hmc, hmc_step
 from ebmlib.samplers.langevin_family import mala, mala_step
-from ebmlib.samplers.state import Energy, check_sampler_args, init_state
+from ebmlib.samplers.state import check_sampler_args, init_state
 
 DEFAULT_TARGET = {"mala": 0.574, "hmc": 0.65}
 _BY_FUNCTION = {mala: "mala", hmc: "hmc"}

@@ -34,10 +34,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_generator, check_int
+from ebmlib._validation import Energy, as_tensor, check_generator, check_int
 from ebmlib.samplers.random_walk import metropolis_hastings
 from ebmlib.samplers.state import (
-    Energy,
     SamplerState,
     check_sampler_args,
     energy_and_grad,

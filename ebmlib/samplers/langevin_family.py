@@ -87,7 +87,8 @@ def _langevin_proposal(
     state: SamplerState, energy: Energy, step_size: float | Tensor, generator, clamp=None
 ) -> SamplerState:
     x = state.position  # (n_chains, *event_shape)
-    x_new = langevin_move(x, -state.grad / per_chain(state.temperature, x), step_size, generator=generator)
+    score = state.grad * (-1.0 / per_chain(state.temperature, x))  # -∇E / T, one pass over the batch
+    x_new = langevin_move(x, score, step_size, generator=generator)
     if clamp is not None:
         x_new = x_new.clamp(*clamp)
     e_new, g_new = energy_and_grad(energy, x_new)
@@ -228,8 +229,10 @@ def langevin(
         ``keep="last"`` and ``n_steps = 0``, a copy of ``x0``).
     info : dict
         ``"divergences"``: Tensor (n_chains,) int64, the number of steps whose position or energy
-        was not finite (kept, never hidden); ``"n_gradient_evaluations"``: int per chain
-        (``n_steps + 1``, the start included).
+        was not finite (kept, never hidden; with ``keep="last"`` the last step's energy is not
+        evaluated, only its position); ``"n_gradient_evaluations"``: int per chain
+        (``n_steps + 1``, the start included; ``n_steps`` with ``keep="last"``, whose last move
+        needs no gradient at its end).
 
     Examples
     --------
@@ -254,16 +257,26 @@ def langevin(
     def step(s):
         return langevin_step(s, energy, step_size, clamp=clamp, generator=generator)
 
-    samples, _, divergences, state = run_chain(
-        step, state, n_steps, metropolis=False, progress=progress, record=keep == "all"
-    )
+    if keep == "all":
+        samples, _, divergences, state = run_chain(step, state, n_steps, metropolis=False, progress=progress)
+        n_gradients = n_steps + 1
+    else:  # the last move needs no gradient at its end: n_steps - 1 full steps, then the move alone
+        _, _, divergences, state = run_chain(step, state, max(n_steps - 1, 0), metropolis=False, progress=progress,
+                                             record=False)  # fmt: skip
+        samples = state.position.clone()
+        if n_steps:
+            x = state.position
+            score = state.grad * (-1.0 / per_chain(state.temperature, x))
+            samples = langevin_move(x, score, step_size, generator=generator)
+            samples = samples if clamp is None else samples.clamp(*clamp)
+            divergences += ~torch.isfinite(samples).flatten(1).all(1)
+        n_gradients = max(n_steps, 1)
     if on_divergence == "raise" and bool((divergences > 0).any()):
         n_bad = int((divergences > 0).sum())
         raise NonFiniteError(
             f"{n_bad} Langevin chain(s) diverged (a non-finite position or energy); lower step_size (got {step_size})"
         )
-    info = {"divergences": divergences, "n_gradient_evaluations": n_steps + 1}
-    return (samples if keep == "all" else state.position.clone()), info
+    return samples, {"divergences": divergences, "n_gradient_evaluations": n_gradients}
 
 
 def mala(

@@ -22,8 +22,8 @@ from torch import Tensor
 
 from ebmlib._validation import (
     Energy,
-    NonFiniteError,
     as_tensor,
+    check_energy_values,
     check_finite,
     check_int,
     check_positive,
@@ -106,19 +106,15 @@ def init_state(energy: Energy, x: Tensor, temperature: float | Tensor = 1.0, *, 
     Raises
     ------
     ValueError
-        If the energy does not return shape ``(n_chains,)`` or is not finite at ``x``.
+        If the energy does not return shape ``(n_chains,)``; a :class:`NonFiniteError` (a ValueError)
+        if it is not finite at ``x``.
     """
     x = x.detach()
     if grad:
         e, g = energy_and_grad(energy, x)
     else:
         e, g = energy_only(energy, x), None
-    if not isinstance(e, Tensor) or e.shape != (x.shape[0],):
-        shape = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
-        raise ValueError(f"energy must map x of shape (n_chains, *event) to shape ({x.shape[0]},), got {shape}")
-    if not torch.isfinite(e).all():
-        n_bad = int((~torch.isfinite(e)).sum())
-        raise NonFiniteError(f"energy(x0) must be finite at every starting point, got {n_bad} non-finite value(s)")
+    check_energy_values(e, x, "energy", " at x0, the chains' starting points")
     return SamplerState(x, e, g, temperature)
 
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive, check_positive_tensor
+from ebmlib._validation import Energy, check_generator, check_int, check_positive, check_positive_tensor
 from ebmlib.samplers.langevin_family import mala_step
-from ebmlib.samplers.state import Energy, SamplerState, check_sampler_args, init_state
+from ebmlib.samplers.state import SamplerState, check_sampler_args, init_state
 
 
 def swap_step(
