@@ -12,9 +12,8 @@ checks of data, noise levels, labels and generators, and the non-finite error al
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
-
 from collections.abc import Callable
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor

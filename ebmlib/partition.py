@@ -25,18 +25,9 @@ Introduced in notebooks 01_energy_and_partition and 02_boltzmann_and_temperature
 
 from __future__ import annotations
 
-from numbers import Real
-
 import torch
 
-from ebmlib._validation import (
-    as_temperature,
-    check_bounds,
-    check_energies,
-    check_int,
-    check_positive_tensor,
-    check_temperature,
-)
+from ebmlib._validation import as_temperature, check_bounds, check_energies, check_int
 
 __all__ = [
     "log_partition_exact",

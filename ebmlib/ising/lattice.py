@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from ebmlib._validation import as_tensor, check_generator, check_int, check_ndim, check_positive_tensor, check_spins
+from ebmlib._validation import check_generator, check_int, check_positive_tensor, check_spins
 
 __all__ = ["bond_energy", "lattice_energy", "magnetization", "all_configurations", "all_energies", "enumerate_log_z", "random_spins"]
 

@@ -45,10 +45,6 @@ from ebmlib.samplers.state import (
 )
 
 
-def _sqrt(value: float | Tensor) -> float | Tensor:
-    return value.sqrt() if isinstance(value, Tensor) else math.sqrt(value)
-
-
 def langevin_move(
     x: Tensor,
     score: Tensor,
@@ -79,8 +75,11 @@ def langevin_move(
     """
     if noise is None:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    eps = per_chain(step_size, x)
-    return x + (0.5 * eps) * score + _sqrt(eps) * noise  # (n_chains, *event_shape)
+    if isinstance(step_size, Tensor):  # one ε per chain
+        eps = per_chain(step_size, x)
+        return x + (0.5 * eps) * score + eps.sqrt() * noise  # (n_chains, *event_shape)
+    # a float ε: two fused multiply-adds, x + (ε/2) s, then + √ε z in place
+    return torch.add(x, score, alpha=0.5 * step_size).add_(noise, alpha=math.sqrt(step_size))
 
 
 def _langevin_proposal(

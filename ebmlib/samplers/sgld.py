@@ -1,4 +1,4 @@
-r""""SGLD" as neural EBMs run it: Langevin steps on x with the step size and the noise set apart.
+r""""SGLD" as neural EBMs run it: Langevin steps on x with the drift and the noise set apart.
 
 Two different algorithms share the name. **Welling and Teh's SGLD** (2011) samples a Bayesian
 posterior over *parameters* with Langevin dynamics whose gradient is estimated on a minibatch;
@@ -22,8 +22,8 @@ in this library ``step_size`` is always the ε of the Langevin step.
 
 JEM's recipe, :math:`a = 1`, :math:`\sigma = 0.01`, gives :math:`T = 5\cdot 10^{-5}`: a nearly
 noiseless descent on the energy, not a sample of :math:`e^{-E}`. Only :math:`\sigma^2 = 2a` is
-the proper (T = 1) Langevin step of :func:`ebmlib.samplers.langevin` with :math:`\varepsilon = 2a`. (σ = 0, plain gradient
-descent, is T = 0 and no Langevin step: ``noise_scale`` must be > 0.)
+the proper (T = 1) Langevin step of :func:`ebmlib.samplers.langevin` with :math:`\varepsilon = 2a`.
+(σ = 0, plain gradient descent, is T = 0 and no Langevin step: ``noise_scale`` must be > 0.)
 
 Introduced in notebook 07_modern_ebms.
 
@@ -34,7 +34,7 @@ References
 .. [2] Y. Du and I. Mordatch, "Implicit generation and modeling with energy-based models",
    NeurIPS 2019.
 .. [3] W. Grathwohl et al., "Your classifier is secretly an energy based model and you should
-   treat it like one", ICLR 2020 (step size 1, noise 0.01).
+   treat it like one", ICLR 2020 (drift 1, noise 0.01).
 .. [4] E. Nijkamp, M. Hill, S.-C. Zhu and Y. N. Wu, "Learning non-convergent non-persistent
    short-run MCMC toward energy-based model", NeurIPS 2019 (on this mismatch).
 """

@@ -40,7 +40,6 @@ Introduced in notebook 08_score_models_and_diffusion.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
