@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from ebmlib.buffer import ReplayBuffer, uniform_init
+from ebmlib.training import ReplayBuffer, uniform_init
 from ebmlib.datasets import scaled_digits
 from ebmlib.jem import JEM, auroc, train_jem
 from ebmlib.nets import ConvNet8x8
@@ -67,7 +67,7 @@ def run(seed: int, args, data, device) -> dict:
     buffer = ReplayBuffer(10_000, uniform_init((1, 8, 8)), reinit_fraction=0.05, generator=g)
     start = time.perf_counter()
     history = train_jem(jem, x_train, y_train, args.steps, buffer=buffer, sgld_steps=args.sgld_steps,
-                        step_size=1.0, noise_std=0.01, regularization=args.regularization, **common)  # fmt: skip
+                        drift=1.0, noise_scale=0.01, regularization=args.regularization, **common)  # fmt: skip
     jem_time = time.perf_counter() - start
 
     n = 100 * 10

@@ -51,9 +51,9 @@ def notebook_setup():
 def train(data, sigmas, model_seed: int, train_seed: int, n_steps: int):
     """Notebook 08's model and training call; returns the model and the CPU seconds it took."""
     torch.manual_seed(model_seed)
-    model = ebmlib.score.NoiseConditionalScore(dim=2, hidden=64, n_hidden_layers=3)
+    model = ebmlib.score.NoiseConditionalScore(dim=2, hidden=64, depth=3)
     start = time.process_time()
-    ebmlib.score.train_score_model(model, data, sigmas, n_steps=n_steps, batch_size=256, learning_rate=5e-3,
+    ebmlib.score.train_score_model(model, data, sigmas, n_steps=n_steps, batch_size=256, lr=5e-3,
                                    generator=torch.Generator().manual_seed(train_seed))
     return model, time.process_time() - start
 

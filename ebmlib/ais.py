@@ -15,11 +15,11 @@ exactly, so :math:`\hat Z = Z_0 \cdot \tfrac1M \sum_m w_m` is unbiased; its loga
 :math:`\log \hat Z` is biased low (Jensen's inequality), which is why averages of AIS estimates of
 :math:`\log Z` fall at or below the truth.
 
-The generic :func:`ais` takes any path and any transition; two uses ship with it:
-:func:`ais_rbm` for a binary RBM (behind :meth:`ebmlib.rbm.RBM.log_partition`), and
-:func:`ais_energy` for a continuous energy :math:`E(x)`, on the geometric path
+The generic :func:`ais` takes any path and any transition. :func:`ais_energy` ships with it, for a
+continuous energy :math:`E(x)`, on the geometric path
 :math:`f_\beta = e^{-(1-\beta) E_0(x) - \beta E(x)}` from a Gaussian base, with random-walk
-Metropolis steps.
+Metropolis steps. The RBM's AIS, :func:`ebmlib.rbm.ais_rbm`, lives with the RBM (``ebmlib/rbm/ais.py``),
+where it uses the RBM's own conditionals.
 
 Introduced in notebook 06_boltzmann_machines.
 
@@ -37,14 +37,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int, check_positive
 from ebmlib.energies import Gaussian
 from ebmlib.samplers import init_state, metropolis_step
 
-__all__ = ["AISResult", "ais", "ais_energy", "ais_rbm", "linear_betas"]
+__all__ = ["AISResult", "ais", "ais_energy", "check_betas", "linear_betas"]
 
 
 class AISResult(NamedTuple):
@@ -82,7 +81,8 @@ def linear_betas(n_betas: int, *, dtype=torch.float64, device=None) -> Tensor:
     return torch.linspace(0.0, 1.0, n_betas, dtype=dtype, device=device)
 
 
-def _check_betas(betas, device) -> Tensor:
+def check_betas(betas, device) -> Tensor:
+    """An AIS schedule: a count n >= 2 (evenly spaced) or a 1-D tensor rising strictly from 0 to 1, float64."""
     if isinstance(betas, int) and not isinstance(betas, bool):
         return linear_betas(check_int(betas, "betas", minimum=2), device=device)
     betas = as_tensor(betas, "betas", dtype=torch.float64)
@@ -133,9 +133,10 @@ def ais(
     AISResult
     """
     x0 = torch.as_tensor(x0)
+    check_generator(generator, x0.device)
     if x0.ndim < 3:
         raise ValueError(f"x0 must have shape (n_runs, n_chains, *event), got shape {tuple(x0.shape)}")
-    betas = _check_betas(betas, x0.device)
+    betas = check_betas(betas, x0.device)
     n_runs, n_chains = x0.shape[:2]
     x = x0.reshape(n_runs * n_chains, *x0.shape[2:])  # (n_runs * n_chains, *event)
     log_w = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
@@ -164,7 +165,7 @@ def ais_energy(
     betas=500,
     *,
     n_runs: int = 4,
-    step_size: float = 0.5,
+    proposal_scale: float = 0.5,
     n_steps: int = 1,
     generator: torch.Generator | None = None,
     progress: bool = False,
@@ -173,7 +174,7 @@ def ais_energy(
 
     The path is geometric, :math:`\log f_\beta(x) = -(1-\beta)\,E_0(x) - \beta\,E(x)`, with
     :math:`E_0` the energy of ``base`` (so :math:`Z_0 = \sqrt{(2\pi)^d \det\Sigma}`), and each
-    transition is ``n_steps`` random-walk Metropolis steps of proposal std ``step_size`` on
+    transition is ``n_steps`` random-walk Metropolis steps of proposal std ``proposal_scale`` on
     :math:`f_\beta` (:func:`ebmlib.samplers.metropolis_step`). Choose a base that covers the
     target: AIS cannot find mass the base never visits.
 
@@ -185,7 +186,8 @@ def ais_energy(
         Chains per run, and independent runs (their spread is the error bar).
     betas : int or Tensor
         The schedule (see :func:`ais`).
-    step_size : float
+    proposal_scale : float
+        σ, the standard deviation of the random-walk proposal.
     n_steps : int
         Metropolis steps per temperature.
     generator : torch.Generator or None
@@ -200,7 +202,7 @@ def ais_energy(
     n_chains = check_int(n_chains, "n_chains")
     n_runs = check_int(n_runs, "n_runs")
     n_steps = check_int(n_steps, "n_steps")
-    step_size = check_positive(step_size, "step_size")
+    proposal_scale = check_positive(proposal_scale, "proposal_scale")
     x0 = base.sample(n_runs * n_chains, generator=generator).reshape(n_runs, n_chains, base.dim)
 
     def annealed(beta: float) -> Callable[[Tensor], Tensor]:
@@ -213,53 +215,7 @@ def ais_energy(
         target = annealed(beta)
         state = init_state(target, x, grad=False)
         for _ in range(n_steps):
-            state, _ = metropolis_step(state, target, step_size, generator=generator)
+            state, _ = metropolis_step(state, target, proposal_scale, generator=generator)
         return state.position
 
     return ais(log_density, transition, x0, base.log_partition(), betas, generator=generator, progress=progress)
-
-
-def ais_rbm(W, b, c, n_chains: int = 100, betas=1000, *, n_runs: int = 4, base_bias=None,
-            generator: torch.Generator | None = None, progress: bool = False) -> AISResult:
-    r"""AIS estimate of the log partition function of a binary RBM :math:`E(v,h) = -v^\top W h - b^\top v - c^\top h`.
-
-    The base is the RBM with :math:`W = 0`, :math:`c = 0` and visible bias :math:`b_A` =
-    ``base_bias`` (default :math:`b`), so :math:`\log Z_A = \sum_i \operatorname{softplus}(b_{A,i}) + n_h \log 2`
-    and its visible units are independent. The intermediate RBMs (Salakhutdinov and Murray 2008)
-    have weights :math:`\beta W`, hidden bias :math:`\beta c` and visible bias
-    :math:`(1-\beta) b_A + \beta b`; with the hidden units summed out,
-
-    .. math:: \log f_\beta(v) = \big((1-\beta) b_A + \beta b\big)^\top v + \sum_j \operatorname{softplus}\big(\beta (c_j + v^\top W_{:j})\big),
-
-    and each transition is one block Gibbs step of that RBM. Computed in float64.
-
-    Parameters
-    ----------
-    W : Tensor of shape (n_visible, n_hidden); b : (n_visible,); c : (n_hidden,)
-    n_chains, n_runs : int
-    betas : int or Tensor
-    base_bias : Tensor of shape (n_visible,) or None
-        The logits of the training data's pixel means make a base close to the target.
-    generator : torch.Generator or None
-    progress : bool
-    """
-    W, b, c = (as_tensor(t, name, dtype=torch.float64) for t, name in ((W, "W"), (b, "b"), (c, "c")))
-    n_chains, n_runs = check_int(n_chains, "n_chains"), check_int(n_runs, "n_runs")
-    b_base = b if base_bias is None else check_finite(as_tensor(base_bias, "base_bias", dtype=torch.float64), "base_bias")
-    if b_base.shape != b.shape:
-        raise ValueError(f"base_bias must have shape {tuple(b.shape)}, got shape {tuple(b_base.shape)}")
-    b_base = b_base.to(b.device)
-
-    def bernoulli(p: Tensor) -> Tensor:  # u < p, as in ebmlib.rbm.sample_bernoulli
-        return torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device).lt_(p)
-
-    def log_density(v: Tensor, beta: float) -> Tensor:
-        return v @ ((1 - beta) * b_base + beta * b) + F.softplus(beta * torch.addmm(c, v, W), threshold=40.0).sum(1)
-
-    def transition(v: Tensor, beta: float, generator) -> Tensor:
-        h = bernoulli(torch.sigmoid(beta * torch.addmm(c, v, W)))
-        return bernoulli(torch.sigmoid(torch.addmm((1 - beta) * b_base + beta * b, h, W.T, alpha=beta)))
-
-    log_z_base = F.softplus(b_base, threshold=40.0).sum() + W.shape[1] * math.log(2.0)
-    x0 = bernoulli(torch.sigmoid(b_base).expand(n_runs, n_chains, -1).contiguous())  # exact draws from the base
-    return ais(log_density, transition, x0, log_z_base, betas, generator=generator, progress=progress)

@@ -246,7 +246,7 @@ class DBM:
 
     # --- greedy layer-wise pretraining -----------------------------------------------------------
     def pretrain(self, v, epochs: int, batch_size: int, lr: float, k: int = 1, *,
-                 generator: torch.Generator | None = None, progress: bool = True) -> DBM:
+                 generator: torch.Generator | None = None, progress: bool = False) -> DBM:
         r"""Greedy layer-wise pretraining from RBMs (Salakhutdinov and Hinton 2009), in place; returns ``self``.
 
         The RBM of layers l, l + 1 is trained by CD-k on the mean activities of layer l (the data

@@ -22,6 +22,7 @@ from numbers import Real
 import torch
 
 from ebmlib._validation import (
+    as_temperature,
     as_tensor,
     check_finite,
     check_int,
@@ -30,7 +31,6 @@ from ebmlib._validation import (
     check_positive,
     check_temperature,
 )
-from ebmlib.partition import _temperature
 
 __all__ = ["Gaussian", "GaussianMixture", "DoubleWell"]
 
@@ -55,6 +55,20 @@ def _check_x(x, dim: int) -> torch.Tensor:
     if x.shape[1] != dim:
         raise ValueError(f"x must have shape (n, {dim}), got shape {tuple(x.shape)}")
     return x
+
+
+def _check_sigma(sigma, x: torch.Tensor) -> torch.Tensor:
+    """Noise level sigma >= 0: a number, or a tensor of shape (n,) (one per point)."""
+    if isinstance(sigma, Real) and not isinstance(sigma, bool):
+        if not math.isfinite(sigma) or sigma < 0:
+            raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+        return torch.tensor(float(sigma), dtype=x.dtype, device=x.device)
+    s = as_tensor(sigma, "sigma").to(x)
+    if s.ndim > 1 or (s.ndim == 1 and s.shape[0] != x.shape[0]):
+        raise ValueError(f"sigma must be a number or have shape ({x.shape[0]},), got shape {tuple(s.shape)}")
+    if not torch.isfinite(s).all() or (s < 0).any():
+        raise ValueError("sigma must be finite and >= 0 everywhere")
+    return s.unsqueeze(-1) if s.ndim == 1 else s  # () or (n, 1)
 
 
 class Gaussian:
@@ -112,7 +126,7 @@ class Gaussian:
 
         ``temperature`` is a float (result of shape ()) or a 1-D tensor (result of shape (m,)).
         """
-        t = _temperature(temperature, self._scale_tril.device)
+        t = as_temperature(temperature, self._scale_tril.device)
         half_log_det = self._scale_tril.diagonal().log().sum()
         return 0.5 * self.dim * torch.log(2 * math.pi * t) + half_log_det
 
@@ -121,12 +135,22 @@ class Gaussian:
         energy = self(x)
         return -energy - self.log_partition().to(energy)
 
-    def score(self, x, temperature=1.0) -> torch.Tensor:
-        r"""Score :math:`\nabla_x \log p = -\Sigma^{-1}(x-\mu)/T`, shape (n, d)."""
+    def score(self, x, sigma=0.0, *, temperature=1.0) -> torch.Tensor:
+        r"""Score of :math:`p_\sigma = p * \mathcal N(0, \sigma^2 I)` at temperature T, shape (n, d).
+
+        .. math:: \nabla_x \log p_\sigma(x) / T = -(\Sigma + \sigma^2 I)^{-1}(x-\mu)/T,
+
+        the same signature as every energy's ``score`` (:meth:`GaussianMixture.score`); ``sigma = 0``
+        gives :math:`-\Sigma^{-1}(x-\mu)/T`. ``sigma`` is a number >= 0 or a tensor of shape (n,).
+        """
         t = check_temperature(temperature)
         x = _check_x(x, self.dim)
-        diff = x - self.mean.to(x)
-        return -torch.cholesky_solve(diff.T, self._scale_tril.to(x)).T / t
+        diff = x - self.mean.to(x)  # (n, d)
+        if isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and sigma == 0:
+            return -torch.cholesky_solve(diff.T, self._scale_tril.to(x)).T / t
+        s = _check_sigma(sigma, x).reshape(-1, 1, 1)  # (1 or n, 1, 1)
+        cov = self.cov.to(x) + s**2 * torch.eye(self.dim, dtype=x.dtype, device=x.device)  # (1 or n, d, d)
+        return -torch.linalg.solve(cov, diff.unsqueeze(-1)).squeeze(-1) / t
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""Draw n samples :math:`\mu + L z`, :math:`z \sim \mathcal N(0, I)`, shape (n, d)."""
@@ -188,23 +212,10 @@ class GaussianMixture:
     def __repr__(self) -> str:
         return f"GaussianMixture(n_components={self.n_components}, dim={self.dim})"
 
-    def _check_sigma(self, sigma, x: torch.Tensor) -> torch.Tensor:
-        """Noise level sigma >= 0: a number, or a tensor of shape (n,) (one per point)."""
-        if isinstance(sigma, Real) and not isinstance(sigma, bool):
-            if not math.isfinite(sigma) or sigma < 0:
-                raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-            return torch.tensor(float(sigma), dtype=x.dtype, device=x.device)
-        s = as_tensor(sigma, "sigma").to(x)
-        if s.ndim > 1 or (s.ndim == 1 and s.shape[0] != x.shape[0]):
-            raise ValueError(f"sigma must be a number or have shape ({x.shape[0]},), got shape {tuple(s.shape)}")
-        if not torch.isfinite(s).all() or (s < 0).any():
-            raise ValueError("sigma must be finite and >= 0 everywhere")
-        return s.unsqueeze(-1) if s.ndim == 1 else s  # () or (n, 1)
-
     def _components(self, x, sigma):
         """diff (n, k, d), variances (k,) or (n, k), log w_k N(x; mu_k, var_k I) of shape (n, k)."""
         x = _check_x(x, self.dim)
-        sigma = self._check_sigma(sigma, x)
+        sigma = _check_sigma(sigma, x)
         var = self.stds.to(x) ** 2 + sigma**2
         diff = x.unsqueeze(1) - self.means.to(x)  # (n, k, d)
         log_joint = (
@@ -233,11 +244,18 @@ class GaussianMixture:
         _, _, log_joint = self._components(x, sigma)
         return torch.logsumexp(log_joint, dim=1)
 
-    def score(self, x, sigma=0.0) -> torch.Tensor:
-        r"""Exact score :math:`\nabla_x \log p_\sigma(x) = -\sum_k r_k(x)(x-\mu_k)/(s_k^2+\sigma^2)`, (n, d)."""
+    def score(self, x, sigma=0.0, *, temperature=1.0) -> torch.Tensor:
+        r"""Exact score of :math:`p_\sigma = p * \mathcal N(0, \sigma^2 I)` at temperature T, shape (n, d).
+
+        .. math:: \nabla_x \log p_\sigma(x) / T = -\frac1T \sum_k r_k(x)\,\frac{x-\mu_k}{s_k^2+\sigma^2},
+
+        with responsibilities :math:`r_k(x)`; ``sigma`` is a number >= 0 or a tensor of shape (n,).
+        As a noise-conditional score callable ``(x, sigma)`` it is the reference of notebook 08.
+        """
+        t = check_temperature(temperature)
         diff, var, log_joint = self._components(x, sigma)
         resp = torch.softmax(log_joint, dim=1)  # (n, k), responsibilities r_k(x)
-        return -((resp / var).unsqueeze(-1) * diff).sum(1)
+        return -((resp / var).unsqueeze(-1) * diff).sum(1) / t
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, return_labels: bool = False):
         r"""Draw n samples: a component :math:`k \sim w`, then :math:`\mu_k + s_k z`.
@@ -280,8 +298,14 @@ class DoubleWell:
         x = _check_x(x, self.dim)
         return self.barrier * (x[:, 0] ** 2 - 1) ** 2 + 0.5 * (x[:, 1:] ** 2).sum(1)
 
-    def score(self, x, temperature=1.0) -> torch.Tensor:
-        r"""Score :math:`-\nabla E / T`, with :math:`\partial_1 E = 4 b x_1 (x_1^2 - 1)`, :math:`\partial_i E = x_i`."""
+    def score(self, x, sigma=0.0, *, temperature=1.0) -> torch.Tensor:
+        r"""Score :math:`-\nabla E / T`, with :math:`\partial_1 E = 4 b x_1 (x_1^2 - 1)`, :math:`\partial_i E = x_i`.
+
+        The signature of every energy's ``score``; the double well blurred by noise has no closed
+        form, so ``sigma`` must be 0.
+        """
+        if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and sigma == 0):
+            raise NotImplementedError("DoubleWell.score has a closed form only at sigma = 0 (no blurring)")
         t = check_temperature(temperature)
         x = _check_x(x, self.dim)
         grad_first = 4 * self.barrier * x[:, :1] * (x[:, :1] ** 2 - 1)

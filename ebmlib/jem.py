@@ -40,11 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
-from ebmlib.buffer import ReplayBuffer
-from ebmlib.ebm_training import _module_like, energy_loss, finite_energies, persistent_sgld
-from ebmlib.sgld_sampling import sgld
-from ebmlib.training import fit
+from ebmlib._validation import NonFiniteError, as_tensor, check_finite, check_int, check_positive, like_module
+from ebmlib.losses import contrastive_loss
+from ebmlib.samplers import sgld
+from ebmlib.training import ReplayBuffer, fit, persistent_sgld
 
 __all__ = ["JEM", "auroc", "train_jem"]
 
@@ -53,7 +52,7 @@ class JEM(nn.Module):
     r"""A classifier :math:`f: x \mapsto` logits (n, K), read as :math:`E(x, y) = -f(x)[y]`, :math:`E(x) = -\operatorname{logsumexp}_y f(x)[y]`.
 
     Calling the model gives the marginal energy E(x), shape (n,), so a JEM is an energy for
-    :func:`ebmlib.sgld_sampling.sgld` and :func:`ebmlib.ebm_training.persistent_sgld`.
+    :func:`ebmlib.samplers.sgld` and :func:`ebmlib.training.persistent_sgld`.
 
     Parameters
     ----------
@@ -79,7 +78,7 @@ class JEM(nn.Module):
         if x.ndim < 2 or (self.event_shape is not None and tuple(x.shape[1:]) != self.event_shape):
             expected = "(n, *event_shape)" if self.event_shape is None else f"(n, {', '.join(map(str, self.event_shape))})"
             raise ValueError(f"x must have shape {expected}, got shape {tuple(x.shape)}")
-        out = self.classifier(_module_like(self, x))
+        out = self.classifier(like_module(self, x))
         if out.ndim != 2 or out.shape[0] != x.shape[0]:
             raise ValueError(f"classifier must return logits of shape ({x.shape[0]}, K), got {tuple(out.shape)}")
         return out
@@ -122,7 +121,7 @@ class JEM(nn.Module):
         generative_weight : float
             w ≥ 0; w = 0 is a plain classifier.
         regularization : float
-            α ≥ 0, the energy-magnitude penalty of :func:`ebmlib.ebm_training.energy_loss`.
+            α ≥ 0, the energy-magnitude penalty of :func:`ebmlib.losses.contrastive_loss`.
 
         Returns
         -------
@@ -130,30 +129,33 @@ class JEM(nn.Module):
         record : dict of 0-d Tensors: ``"cross_entropy"``, ``"energy_pos"``, ``"energy_neg"``
         """
         logits = self.logits(x)  # (n, K)
-        finite_energies(logits, "the logits of the data")
+        if not torch.isfinite(logits).all():
+            n_bad = int((~torch.isfinite(logits)).sum())
+            raise NonFiniteError(f"the logits of the data have {n_bad} non-finite value(s) (NaN or inf)")
         y = self._labels(y, logits)
         cross_entropy = F.cross_entropy(logits, y)
-        e_pos = -torch.logsumexp(logits, dim=1)  # (n,)
-        record = {"cross_entropy": cross_entropy.detach(), "energy_pos": e_pos.mean().detach()}
+        record = {"cross_entropy": cross_entropy.detach()}
         if not generative_weight:
+            record["energy_pos"] = -torch.logsumexp(logits.detach(), dim=1).mean()
             return cross_entropy, record
         if x_neg is None:
             raise ValueError("x_neg must be given when generative_weight > 0 (the generative term needs model samples)")
-        e_neg = self(x_neg)
-        record["energy_neg"] = e_neg.mean().detach()
-        return cross_entropy + generative_weight * energy_loss(e_pos, e_neg, regularization), record
+        generative, e_pos, e_neg = contrastive_loss(self, x, x_neg, regularization=regularization, return_energies=True)
+        record["energy_pos"], record["energy_neg"] = e_pos.mean().detach(), e_neg.mean().detach()
+        return cross_entropy + generative_weight * generative, record
 
-    def conditional_samples(self, y, x0, n_steps: int, step_size: float, noise_std: float, **kwargs) -> Tensor:
+    def conditional_samples(self, y, x0, n_steps: int, drift: float, noise_scale: float, **kwargs) -> Tensor:
         r"""SGLD on :math:`E(x, y) = -f(x)[y]` for fixed labels: samples of :math:`p(x \mid y)`, shape of x0.
 
         ``y`` (n,) gives the class of each chain; ``x0`` (n, *event_shape) the starts;
-        ``kwargs`` (``clamp``, ``generator``) go to :func:`ebmlib.sgld_sampling.sgld`.
+        ``drift`` a and ``noise_scale`` σ as in :func:`ebmlib.samplers.sgld`, where ``kwargs``
+        (``clamp``, ``generator``) go.
         """
-        x0 = _module_like(self, as_tensor(x0, "x0"))
+        x0 = like_module(self, as_tensor(x0, "x0"))
         y = torch.as_tensor(y)
         if y.shape != (x0.shape[0],):
             raise ValueError(f"y must have shape ({x0.shape[0]},), one label per chain, got {tuple(y.shape)}")
-        return sgld(lambda x: self.energy(x, y), x0, n_steps, step_size, noise_std, **kwargs)
+        return sgld(lambda x: self.energy(x, y), x0, n_steps, drift, noise_scale, **kwargs)
 
     def _device(self) -> torch.device:
         param = next(self.parameters(), None)
@@ -180,19 +182,19 @@ def train_jem(
     lr: float = 1e-3,
     generative_weight: float = 1.0,
     sgld_steps: int = 20,
-    step_size: float = 1.0,
-    noise_std: float = 0.01,
+    drift: float = 1.0,
+    noise_scale: float = 0.01,
     regularization: float = 0.0,
     clamp: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool = False,
     callback: Callable | None = None,
 ) -> dict:
     r"""Train a :class:`JEM` on labelled data: cross-entropy plus the generative term, by Adam.
 
     Every step: a batch (x, y); if ``generative_weight`` w > 0, ``batch_size`` negatives from
-    :func:`~ebmlib.ebm_training.persistent_sgld` (``sgld_steps`` steps of
-    :math:`x' = x - a\nabla E(x) + \sigma z`, a = ``step_size``, σ = ``noise_std``; JEM's recipe
+    :func:`~ebmlib.training.persistent_sgld` (``sgld_steps`` steps of
+    :math:`x' = x - a\nabla E(x) + \sigma z`, a = ``drift``, σ = ``noise_scale``; JEM's recipe
     a = 1, σ = 0.01, 20 steps, buffer re-initialisation 5 %); then one Adam step on
     :meth:`JEM.loss`. With w = 0 the same call trains the plain classifier (no buffer needed).
     Stops cleanly, keeping the last good state, if anything becomes non-finite.
@@ -226,7 +228,7 @@ def train_jem(
         x_neg = None
         if generative_weight:
             n = x_pos.shape[0]
-            x_neg = persistent_sgld(model, buffer, n, sgld_steps, step_size, noise_std, clamp=clamp, generator=generator)
+            x_neg = persistent_sgld(model, buffer, n, sgld_steps, drift, noise_scale, clamp=clamp, generator=generator)
         return model.loss(x_pos, y_pos, x_neg, generative_weight=generative_weight, regularization=regularization)
 
     desc = "JEM" if generative_weight else "classifier"

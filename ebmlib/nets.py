@@ -28,9 +28,58 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ebmlib._validation import as_tensor, check_int, check_positive
+from ebmlib._validation import as_tensor, check_generator, check_int, check_positive
 
-__all__ = ["MLPEnergy", "ConvNet8x8", "ConvEnergy8x8"]
+__all__ = ["MLPEnergy", "ConvNet8x8", "ConvEnergy8x8", "init_parameters", "mlp"]
+
+
+@torch.no_grad()
+def init_parameters(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    r"""Draw every linear and convolutional layer's parameters afresh from ``generator``.
+
+    PyTorch's default initialisation, written out so that it can take a generator: weights and
+    biases :math:`\sim \mathcal U(-1/\sqrt{\text{fan-in}}, 1/\sqrt{\text{fan-in}})` (what
+    ``kaiming_uniform_(a=√5)`` gives). With ``generator=None`` the module is left as PyTorch built it
+    (from the global seed). A network built with a generator needs no ``torch.manual_seed``.
+    Returns the module.
+    """
+    if generator is None:
+        return module
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            bound = 1.0 / layer.weight[0].numel() ** 0.5  # 1 / sqrt(fan_in)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            if layer.bias is not None:
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def mlp(n_inputs: int, n_outputs: int, hidden: int, depth: int, *, generator: torch.Generator | None = None) -> nn.Sequential:
+    """The library's one MLP builder: (Linear -> SiLU) ``depth`` times, then a linear read-out.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+    hidden : int
+        Units per hidden layer.
+    depth : int
+        Number of hidden layers (≥ 1).
+    generator : torch.Generator, optional
+        Draws the initial parameters (:func:`init_parameters`).
+
+    Shapes
+    ------
+    (n, n_inputs) -> (n, n_outputs)
+    """
+    n_inputs, n_outputs = check_int(n_inputs, "n_inputs"), check_int(n_outputs, "n_outputs")
+    hidden, depth = check_int(hidden, "hidden"), check_int(depth, "depth")
+    layers: list[nn.Module] = []
+    width = n_inputs
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    layers.append(nn.Linear(width, n_outputs))
+    return init_parameters(nn.Sequential(*layers), check_generator(generator))
 
 
 def _input(module: nn.Module, x, event_shape: tuple[int, ...]) -> Tensor:
@@ -56,6 +105,8 @@ class MLPEnergy(nn.Module):
         Units per hidden layer.
     depth : int
         Number of hidden layers (≥ 1).
+    generator : torch.Generator, optional
+        Draws the initial parameters; without one, PyTorch's global seed does.
     init_scale : float
         Multiplies the first layer's initial weights and biases (> 0; default 1, PyTorch's own
         initialisation). A first-layer unit :math:`\mathrm{silu}(w^\top x + b)` switches on
@@ -80,22 +131,16 @@ class MLPEnergy(nn.Module):
     Introduced in notebook 04_contrastive_divergence.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 2, init_scale: float = 1.0):
+    def __init__(
+        self, dim: int = 2, hidden: int = 64, depth: int = 2, init_scale: float = 1.0, *, generator: torch.Generator | None = None
+    ):
         super().__init__()
         self.dim = check_int(dim, "dim")
-        hidden = check_int(hidden, "hidden")
-        depth = check_int(depth, "depth")
         init_scale = check_positive(init_scale, "init_scale")
-        layers: list[nn.Module] = []
-        width = self.dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        layers.append(nn.Linear(width, 1))
+        self.net = mlp(self.dim, 1, hidden, depth, generator=generator)
         with torch.no_grad():
-            layers[0].weight.mul_(init_scale)
-            layers[0].bias.mul_(init_scale)
-        self.net = nn.Sequential(*layers)
+            self.net[0].weight.mul_(init_scale)
+            self.net[0].bias.mul_(init_scale)
 
     def forward(self, x) -> Tensor:
         x = _input(self, x, (self.dim,))
@@ -125,7 +170,9 @@ class ConvNet8x8(nn.Module):
     Introduced in notebook 07_modern_ebms.
     """
 
-    def __init__(self, n_outputs: int = 10, channels: tuple[int, int] = (32, 64), hidden: int = 128):
+    def __init__(
+        self, n_outputs: int = 10, channels: tuple[int, int] = (32, 64), hidden: int = 128, *, generator: torch.Generator | None = None
+    ):
         super().__init__()
         self.n_outputs = check_int(n_outputs, "n_outputs")
         c1, c2 = (check_int(c, "channels") for c in channels)
@@ -136,6 +183,7 @@ class ConvNet8x8(nn.Module):
             nn.Conv2d(c2, c2, 3, stride=2, padding=1), nn.SiLU(),  # (n, c2, 2, 2)
         )  # fmt: skip
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * c2, hidden), nn.SiLU(), nn.Linear(hidden, self.n_outputs))
+        init_parameters(self, check_generator(generator))
 
     def forward(self, x) -> Tensor:
         x = _input(self, x, (1, 8, 8))
@@ -148,8 +196,8 @@ class ConvEnergy8x8(ConvNet8x8):
     Introduced in notebook 07_modern_ebms.
     """
 
-    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128):
-        super().__init__(n_outputs=1, channels=channels, hidden=hidden)
+    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128, *, generator: torch.Generator | None = None):
+        super().__init__(n_outputs=1, channels=channels, hidden=hidden, generator=generator)
 
     def forward(self, x) -> Tensor:
         return super().forward(x).squeeze(-1)  # (n, 1) -> (n,)

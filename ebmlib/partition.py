@@ -25,16 +25,9 @@ Introduced in notebooks 01_energy_and_partition and 02_boltzmann_and_temperature
 
 from __future__ import annotations
 
-from numbers import Real
-
 import torch
 
-from ebmlib._validation import (
-    check_energies,
-    check_int,
-    check_positive_tensor,
-    check_temperature,
-)
+from ebmlib._validation import as_temperature, check_bounds, check_energies, check_int
 
 __all__ = [
     "log_partition_exact",
@@ -48,26 +41,11 @@ __all__ = [
 ]
 
 
-def _temperature(temperature, device=None) -> torch.Tensor:
-    """A float64 tensor of shape () for one temperature, or (m,) for a sweep; all T > 0.
-
-    A tensor given in float64 keeps its autograd graph, so derivatives in T (or in 1/T) work.
-    """
-    if isinstance(temperature, Real):
-        return torch.tensor(check_temperature(temperature), dtype=torch.float64, device=device)
-    t = torch.as_tensor(temperature)
-    if t.ndim > 1:
-        raise ValueError(
-            f"temperature must be a number or a 1-D tensor of temperatures, got shape {tuple(t.shape)}"
-        )
-    t = check_positive_tensor(t, "temperature")
-    return t if device is None else t.to(device)
-
 
 def _log_weights(energies, temperature) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validated energies (n,), T of shape () or (m,), and -E/T of shape (n,) or (m, n)."""
     energies = check_energies(energies)
-    t = _temperature(temperature, energies.device)
+    t = as_temperature(temperature, energies.device)
     return energies, t, -energies / t.unsqueeze(-1)
 
 
@@ -154,21 +132,6 @@ def heat_capacity(energies, temperature=1.0) -> torch.Tensor:
     return (p * (e - mean) ** 2).sum(-1) / t**2
 
 
-def _check_bounds(bounds) -> torch.Tensor:
-    """Bounds as a float64 tensor of shape (d, 2): rows (low, high), finite, low < high."""
-    expected = "(low, high) for 1-D or ((x_low, x_high), (y_low, y_high)) for 2-D"
-    try:
-        b = torch.as_tensor(bounds, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"bounds must be {expected}, got {bounds!r}") from err
-    if b.ndim == 1:
-        b = b.unsqueeze(0)
-    if b.ndim != 2 or b.shape[0] < 1 or b.shape[1] != 2:
-        raise ValueError(f"bounds must be {expected}, got {bounds!r}")
-    if not torch.isfinite(b).all() or (b[:, 0] >= b[:, 1]).any():
-        raise ValueError(f"bounds must be finite with low < high on every axis, got {b.tolist()}")
-    return b
-
 
 def grid(bounds, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
     r"""A regular grid of ``n`` points per axis and its trapezoid-rule weights.
@@ -196,7 +159,7 @@ def grid(bounds, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor
 
     Introduced in notebook 01_energy_and_partition.
     """
-    b = _check_bounds(bounds)
+    b = check_bounds(bounds)
     n = check_int(n, "n", minimum=2)
     axes = tuple(torch.linspace(float(lo), float(hi), n, dtype=torch.float64) for lo, hi in b)
     trap = []
@@ -209,7 +172,7 @@ def grid(bounds, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor
     return points, weights, axes
 
 
-def _energy_on_grid(energy, points: torch.Tensor) -> torch.Tensor:
+def energy_on_grid(energy, points: torch.Tensor) -> torch.Tensor:
     """E(points) as float64 of shape (m,); a torch Module gets points in its parameters' dtype."""
     if isinstance(energy, torch.nn.Module):
         param = next(energy.parameters(), None)
@@ -251,7 +214,7 @@ def log_partition_grid(energy, bounds, n: int, temperature=1.0) -> torch.Tensor:
     Introduced in notebook 01_energy_and_partition.
     """
     points, weights, _ = grid(bounds, n)
-    t = _temperature(temperature)
-    values = _energy_on_grid(energy, points)
+    t = as_temperature(temperature)
+    values = energy_on_grid(energy, points)
     t = t.to(values.device)
     return torch.logsumexp(-values / t.unsqueeze(-1) + weights.to(values.device).log(), dim=-1)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from ebmlib._validation import as_tensor, check_int, check_ndim, check_temperature
-from ebmlib.partition import _check_bounds, _energy_on_grid, grid
+from ebmlib._validation import as_tensor, check_bounds, check_int, check_ndim, check_temperature
+from ebmlib.partition import energy_on_grid, grid
 
 __all__ = ["plot_energy_1d", "plot_energy_2d", "plot_density_2d", "plot_samples"]
 
@@ -35,13 +35,13 @@ def _energy_and_density(energy, bounds, n: int, temperature: float):
     """Energies and normalised densities on the grid, as float64 tensors of shape (n**d,)."""
     points, weights, axes = grid(bounds, n)
     with torch.no_grad():
-        values = _energy_on_grid(energy, points).cpu()
+        values = energy_on_grid(energy, points).cpu()
     log_z = torch.logsumexp(-values / temperature + weights.log(), dim=0)
     return axes, values, torch.exp(-values / temperature - log_z)
 
 
 def _check_2d_bounds(bounds) -> None:
-    if _check_bounds(bounds).shape[0] != 2:
+    if check_bounds(bounds).shape[0] != 2:
         raise ValueError(f"bounds must be ((x_low, x_high), (y_low, y_high)) for a 2-D plot, got {bounds!r}")
 
 
@@ -68,7 +68,7 @@ def plot_energy_1d(energy, bounds, *, temperature: float = 1.0, ax=None, n: int 
     """
     temperature = check_temperature(temperature)
     n = check_int(n, "n", minimum=2)
-    if _check_bounds(bounds).shape[0] != 1:
+    if check_bounds(bounds).shape[0] != 1:
         raise ValueError(f"bounds must be (low, high) for a 1-D plot, got {bounds!r}")
     axes, values, prob = _energy_and_density(energy, bounds, n, temperature)
     ax = _axes(ax)
@@ -142,7 +142,7 @@ def plot_density_2d(energy, bounds, *, temperature: float = 1.0, ax=None, n: int
     return ax
 
 
-def plot_samples(x, *, ax=None, bounds=None, s: float = 2, alpha: float = 0.5, label=None):
+def plot_samples(x, *, ax=None, bounds=None, marker_size: float = 2, alpha: float = 0.5, label=None):
     """Scatter plot of 2-D samples.
 
     Parameters
@@ -151,7 +151,7 @@ def plot_samples(x, *, ax=None, bounds=None, s: float = 2, alpha: float = 0.5, l
     ax : matplotlib Axes, optional
     bounds : ((x_low, x_high), (y_low, y_high)), optional
         Axis limits; by default matplotlib's.
-    s, alpha, label
+    marker_size, alpha, label
         Marker size, opacity and legend label, as for ``Axes.scatter``.
 
     Returns
@@ -164,10 +164,10 @@ def plot_samples(x, *, ax=None, bounds=None, s: float = 2, alpha: float = 0.5, l
         raise ValueError(f"x must have shape (n, 2), got shape {tuple(x.shape)}")
     ax = _axes(ax)
     points = x.detach().cpu().numpy()
-    ax.scatter(points[:, 0], points[:, 1], s=s, alpha=alpha, label=label)
+    ax.scatter(points[:, 0], points[:, 1], s=marker_size, alpha=alpha, label=label)
     if bounds is not None:
         _check_2d_bounds(bounds)
-        (x_low, x_high), (y_low, y_high) = _check_bounds(bounds).tolist()
+        (x_low, x_high), (y_low, y_high) = check_bounds(bounds).tolist()
         ax.set_xlim(x_low, x_high)
         ax.set_ylim(y_low, y_high)
     ax.set_aspect("equal")

@@ -20,7 +20,7 @@ STANDARD_2D = Gaussian(torch.zeros(2, dtype=torch.float64), 4 * torch.eye(2, dty
 def test_ais_energy_recovers_the_closed_form_log_z_of_a_gaussian():
     target = Gaussian(torch.tensor([0.5, -0.5], dtype=torch.float64),
                       torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64))
-    result = ais_energy(target, STANDARD_2D, n_chains=100, betas=200, n_runs=5, step_size=0.8, generator=gen(0))
+    result = ais_energy(target, STANDARD_2D, n_chains=100, betas=200, n_runs=5, proposal_scale=0.8, generator=gen(0))
     exact = target.log_partition().item()
     assert abs(result.log_z.item() - exact) < max(0.05, 4 * result.stderr.item()), (result.log_z, exact)
 
@@ -28,7 +28,7 @@ def test_ais_energy_recovers_the_closed_form_log_z_of_a_gaussian():
 def test_ais_energy_matches_quadrature_on_a_double_well():
     well = DoubleWell(barrier=2.0, dim=2)
     exact = log_partition_grid(well, ((-3.0, 3.0), (-6.0, 6.0)), 300).item()
-    result = ais_energy(well, STANDARD_2D, n_chains=100, betas=300, n_runs=5, step_size=0.6, generator=gen(1))
+    result = ais_energy(well, STANDARD_2D, n_chains=100, betas=300, n_runs=5, proposal_scale=0.6, generator=gen(1))
     assert abs(result.log_z.item() - exact) < max(0.05, 4 * result.stderr.item()), (result.log_z, exact)
 
 
@@ -81,8 +81,8 @@ def test_bad_input_raises_naming_the_argument():
         ais_energy(STANDARD_2D, STANDARD_2D, 10, 1)
     with pytest.raises(ValueError, match="n_chains"):
         ais_energy(STANDARD_2D, STANDARD_2D, 0, 10)
-    with pytest.raises(ValueError, match="step_size"):
-        ais_energy(STANDARD_2D, STANDARD_2D, 10, 10, step_size=-1.0)
+    with pytest.raises(ValueError, match="proposal_scale"):
+        ais_energy(STANDARD_2D, STANDARD_2D, 10, 10, proposal_scale=-1.0)
     with pytest.raises(TypeError, match="base"):
         ais_energy(STANDARD_2D, DoubleWell(dim=2), 10, 10)
     with pytest.raises(ValueError, match="x0"):

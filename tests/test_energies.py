@@ -76,7 +76,7 @@ def test_gaussian_log_partition_matches_2d_quadrature(temperature):
 def test_gaussian_score_matches_autograd(gaussian_3d, temperature):
     x = _points(7, 3).requires_grad_(True)
     (grad,) = torch.autograd.grad(gaussian_3d(x).sum(), x)
-    torch.testing.assert_close(gaussian_3d.score(x, temperature), -grad / temperature, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gaussian_3d.score(x, temperature=temperature), -grad / temperature, rtol=1e-12, atol=1e-12)
 
 
 def test_gaussian_sample_mean_and_cov_within_monte_carlo_error(gaussian_3d):
@@ -138,7 +138,9 @@ def test_gaussian_wrong_shapes_raise_naming_the_argument():
     with pytest.raises(ValueError, match="x"):
         g(torch.zeros(2))
     with pytest.raises(ValueError, match="temperature"):
-        g.score(torch.zeros(1, 2), 0.0)
+        g.score(torch.zeros(1, 2), temperature=0.0)
+    with pytest.raises(ValueError, match="sigma"):
+        g.score(torch.zeros(1, 2), -0.1)
     with pytest.raises(ValueError, match="n must"):
         g.sample(0)
 
@@ -272,7 +274,7 @@ def test_double_well_score_matches_autograd(dim):
     well = DoubleWell(barrier=1.7, dim=dim)
     x = _points(9, dim, scale=1.5).requires_grad_(True)
     (grad,) = torch.autograd.grad(well(x).sum(), x)
-    torch.testing.assert_close(well.score(x, 0.5), -grad / 0.5, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(well.score(x, temperature=0.5), -grad / 0.5, rtol=1e-12, atol=1e-12)
 
 
 def test_double_well_bad_arguments_raise_naming_the_argument():
@@ -284,3 +286,22 @@ def test_double_well_bad_arguments_raise_naming_the_argument():
         DoubleWell(dim=2)(torch.zeros(4, 1))
     with pytest.raises(NotImplementedError, match="log_partition_grid"):
         DoubleWell().log_partition()
+
+
+def test_every_energy_has_one_score_signature_the_score_of_p_sigma_at_temperature_t():
+    # Gaussian: p_σ = N(μ, Σ + σ²I) exactly, so its score is that Gaussian's, divided by T
+    mean = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    cov = torch.tensor([[2.0, 0.6], [0.6, 1.0]], dtype=torch.float64)
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    blurred = Gaussian(mean, cov + 0.49 * torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(Gaussian(mean, cov).score(x, 0.7, temperature=2.0), blurred.score(x) / 2.0)
+    per_point = torch.tensor([0.7, 0.0, 0.7, 0.0, 0.7, 0.0], dtype=torch.float64)
+    got = Gaussian(mean, cov).score(x, per_point)
+    torch.testing.assert_close(got[0::2], blurred.score(x[0::2]))
+    torch.testing.assert_close(got[1::2], Gaussian(mean, cov).score(x[1::2]))
+    # GaussianMixture: the same convention, the noised mixture's score divided by T
+    mixture = GaussianMixture(torch.tensor([[1.0, 0.0], [-1.0, 0.5]], dtype=torch.float64), 0.4)
+    torch.testing.assert_close(mixture.score(x, 0.3, temperature=0.5), 2.0 * mixture.score(x, 0.3))
+    # DoubleWell has no blurred closed form: sigma must be 0
+    with pytest.raises(NotImplementedError, match="sigma"):
+        DoubleWell().score(torch.zeros(1, 1), 0.5)

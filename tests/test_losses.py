@@ -71,8 +71,7 @@ def enumerable_states():
 
 
 def test_gradient_identity_equals_autograd_of_the_exact_log_likelihood():
-    torch.manual_seed(0)
-    energy = MLPEnergy(hidden=8).double()
+    energy = MLPEnergy(hidden=8, generator=torch.Generator().manual_seed(0)).double()
     states = enumerable_states()
     data = states[[0, 3, 7, 7, 12, 18, 24]]
     params = list(energy.parameters())
@@ -140,8 +139,7 @@ def test_sliced_score_matching_at_the_true_standard_normal_has_expectation_minus
 
 
 def test_sliced_score_matching_averages_to_exact_score_matching_on_a_network():
-    torch.manual_seed(0)
-    energy = MLPEnergy(hidden=16).double()
+    energy = MLPEnergy(hidden=16, generator=torch.Generator().manual_seed(0)).double()
     x = torch.randn(64, 2, generator=gen(0), dtype=F64)
     exact = float(score_matching(energy, x).detach())
     g = gen(1)
@@ -152,9 +150,8 @@ def test_sliced_score_matching_averages_to_exact_score_matching_on_a_network():
 
 
 def test_score_matching_gradient_reaches_the_parameters():
-    torch.manual_seed(0)
-    energy = MLPEnergy(hidden=8)
-    score_matching(energy, torch.randn(16, 2)).backward()
+    energy = MLPEnergy(hidden=8, generator=torch.Generator().manual_seed(0))
+    score_matching(energy, torch.randn(16, 2, generator=torch.Generator().manual_seed(0))).backward()
     *weights, last_bias = energy.parameters()
     # The score does not see an additive constant: the output bias gets no gradient, all else does.
     assert last_bias.grad is None

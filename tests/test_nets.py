@@ -9,49 +9,43 @@ from ebmlib.nets import ConvEnergy8x8, ConvNet8x8, MLPEnergy
 
 
 def test_mlp_energy_maps_a_batch_to_one_energy_per_row_in_float32():
-    torch.manual_seed(0)
-    energy = MLPEnergy(dim=3, hidden=16, depth=3)
-    out = energy(torch.randn(7, 3))
+    energy = MLPEnergy(dim=3, hidden=16, depth=3, generator=torch.Generator().manual_seed(0))
+    out = energy(torch.randn(7, 3, generator=torch.Generator().manual_seed(0)))
     assert out.shape == (7,)
     assert out.dtype == torch.float32
     assert sum(isinstance(m, torch.nn.Linear) for m in energy.modules()) == 4  # three hidden layers and the output
 
 
 def test_mlp_energy_accepts_float64_data_and_agrees_with_its_float32_input():
-    torch.manual_seed(0)
-    energy = MLPEnergy()
-    x = torch.randn(5, 2, dtype=torch.float64)
+    energy = MLPEnergy(generator=torch.Generator().manual_seed(0))
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(energy(x), energy(x.float()))
 
 
 def test_mlp_energy_has_nonzero_curvature_because_silu_is_smooth():
     # A ReLU network is piecewise linear: its Hessian in x is 0 almost everywhere, so score
     # matching's Laplacian term and Langevin's drift field would carry no curvature.
-    torch.manual_seed(0)
-    energy = MLPEnergy(hidden=16).double()
+    energy = MLPEnergy(hidden=16, generator=torch.Generator().manual_seed(0)).double()
     hessian = torch.autograd.functional.hessian(lambda x: energy(x.unsqueeze(0)).sum(), torch.tensor([0.3, -0.2], dtype=torch.float64))
     assert hessian.abs().max() > 1e-4
     torch.testing.assert_close(hessian, hessian.T)
 
 
 def test_mlp_energy_input_gradient_matches_finite_differences():
-    torch.manual_seed(0)
-    energy = MLPEnergy(hidden=8).double()
-    x = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    energy = MLPEnergy(hidden=8, generator=torch.Generator().manual_seed(0)).double()
+    x = torch.randn(4, 2, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0))
     assert torch.autograd.gradcheck(lambda x: energy(x), (x,))
 
 
 def test_convnet_maps_8x8_images_to_logits_and_conv_energy_to_one_energy():
-    torch.manual_seed(0)
-    x = torch.randn(6, 1, 8, 8)
-    assert ConvNet8x8(n_outputs=10)(x).shape == (6, 10)
-    assert ConvEnergy8x8()(x).shape == (6,)
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert ConvNet8x8(n_outputs=10, generator=torch.Generator().manual_seed(0))(x).shape == (6, 10)
+    assert ConvEnergy8x8(generator=torch.Generator().manual_seed(1))(x).shape == (6,)
 
 
 def test_convnet_input_gradient_matches_finite_differences():
-    torch.manual_seed(0)
-    net = ConvEnergy8x8(channels=(4, 4), hidden=8).double()
-    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    net = ConvEnergy8x8(channels=(4, 4), hidden=8, generator=torch.Generator().manual_seed(0)).double()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0))
     assert torch.autograd.gradcheck(lambda x: net(x), (x,), fast_mode=True)
 
 
@@ -69,10 +63,8 @@ def test_mlp_energy_rejects_the_wrong_shape_naming_x(shape):
 
 def test_mlp_energy_init_scale_multiplies_only_the_first_layer_and_sharpens_it():
     # Same seed, same draws: the first layer is c times the default's, every later layer equal.
-    torch.manual_seed(3)
-    default = MLPEnergy(hidden=8)
-    torch.manual_seed(3)
-    sharp = MLPEnergy(hidden=8, init_scale=6.0)
+    default = MLPEnergy(hidden=8, generator=torch.Generator().manual_seed(3))
+    sharp = MLPEnergy(hidden=8, init_scale=6.0, generator=torch.Generator().manual_seed(3))
     layers = [(a, b) for a, b in zip(default.net, sharp.net) if isinstance(a, torch.nn.Linear)]
     torch.testing.assert_close(layers[0][1].weight, 6.0 * layers[0][0].weight)
     torch.testing.assert_close(layers[0][1].bias, 6.0 * layers[0][0].bias)

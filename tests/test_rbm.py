@@ -164,7 +164,7 @@ def test_cd1_update_equals_a_hand_computation_when_every_unit_is_certain():
     expected_W = W + lr * (torch.outer(v_pos[0], p_pos) - torch.outer(v1, p_neg))
     expected_b = b + lr * (v_pos[0] - v1)
     expected_c = c + lr * (p_pos - p_neg)
-    h1 = rbm.contrastive_divergence(v_pos, lr=lr, k=1)
+    h1 = rbm.cd_update(v_pos, lr=lr, k=1)
     assert torch.allclose(rbm.W, expected_W, rtol=0, atol=1e-14)
     assert torch.allclose(rbm.b, expected_b, rtol=0, atol=1e-14)
     assert torch.allclose(rbm.c, expected_c, rtol=0, atol=1e-14)
@@ -185,7 +185,7 @@ def test_cd1_update_equals_a_hand_computation_with_the_same_uniform_draws():
     v1 = (u_v1 < sigmoid(h0 @ W.T + b)).astype(float)
     p_neg = sigmoid(v1 @ W + c)
     lr = 0.5
-    rbm.contrastive_divergence(torch.tensor(v_pos), lr=lr, k=1, generator=torch.Generator().manual_seed(18))
+    rbm.cd_update(torch.tensor(v_pos), lr=lr, k=1, generator=torch.Generator().manual_seed(18))
     assert np.allclose(rbm.W.numpy(), W + lr * (v_pos.T @ p_pos - v1.T @ p_neg) / 2, atol=1e-14)
     assert np.allclose(rbm.b.numpy(), b + lr * (v_pos - v1).mean(0), atol=1e-14)
     assert np.allclose(rbm.c.numpy(), c + lr * (p_pos - p_neg).mean(0), atol=1e-14)

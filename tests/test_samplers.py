@@ -454,8 +454,8 @@ def test_ula_divergences_are_counted_and_never_hidden():
 
 @pytest.mark.parametrize(
     "sampler, target, kwargs",
-    [("mala", 0.574, {}), ("hmc", 0.65, {"n_leapfrog": 5}), (metropolis, 0.234, {})],
-    ids=["mala", "hmc", "metropolis"],
+    [("mala", 0.574, {}), ("hmc", 0.65, {"n_leapfrog": 5}), (mala, 0.4, {})],
+    ids=["mala", "hmc", "mala_function_at_0.4"],
 )
 def test_adapted_step_size_reaches_the_target_acceptance(sampler, target, kwargs):
     variances = torch.linspace(0.5, 2.0, 10, dtype=F64)
@@ -492,6 +492,11 @@ def call(function, energy=standard_normal, x0=X0, n_steps=3, step_size=0.1, **kw
 @pytest.mark.parametrize("change, match", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
 @pytest.mark.parametrize("sampler", [langevin, mala, hmc, metropolis], ids=["langevin", "mala", "hmc", "metropolis"])
 def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
+    if sampler is metropolis and "step_size" in change:  # Metropolis has a proposal_scale, not a step size
+        change, match = {"proposal_scale": change["step_size"]}, "proposal_scale"
+        with pytest.raises(ValueError, match=match):
+            metropolis(standard_normal, X0, 3, **change)
+        return
     with pytest.raises(ValueError, match=match):
         call(sampler, **change)
 
@@ -511,6 +516,7 @@ def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
         (mala, {"energy": lambda x: x.sum()}, "energy"),
         (mala, {"energy": lambda x: x.sum(1) * float("nan")}, "energy"),
         (adapt_step_size, {"sampler": "langevin"}, "sampler"),
+        (adapt_step_size, {"sampler": "metropolis"}, "sampler"),
         (adapt_step_size, {"target_acceptance": 1.5}, "target_acceptance"),
         (adapt_step_size, {"step_size": -1.0}, "step_size"),
     ],
@@ -518,3 +524,39 @@ def test_bad_arguments_raise_value_error_naming_them(sampler, change, match):
 def test_sampler_specific_bad_arguments_raise_value_error_naming_them(function, change, match):
     with pytest.raises(ValueError, match=match):
         call(function, **change)
+
+
+# ----------------------------------------------------------------------------------------------
+# The one Langevin core: its options (keep the last state, clamp, raise on divergence).
+
+
+def test_langevin_keep_last_is_the_last_recorded_step_without_the_last_gradient():
+    x0 = torch.randn(16, 2, generator=gen(40), dtype=F64)
+    path, info_all = langevin(standard_normal, x0, 7, 0.3, temperature=0.5, generator=gen(41))
+    last, info_last = langevin(standard_normal, x0, 7, 0.3, temperature=0.5, keep="last", generator=gen(41))
+    torch.testing.assert_close(last, path[:, -1], rtol=0, atol=0)
+    assert info_all["n_gradient_evaluations"] == 8 and info_last["n_gradient_evaluations"] == 7
+    zero, _ = langevin(standard_normal, x0, 0, 0.3, keep="last")
+    assert torch.equal(zero, x0) and zero is not x0
+
+
+def test_langevin_clamp_keeps_every_step_in_the_box_and_is_the_clipped_update():
+    # E = -100 Σx pushes every chain up by 5 a step (noise √0.1): after each step they sit at the upper face
+    x0 = torch.zeros(50, 2, dtype=F64)
+    path, _ = langevin(lambda x: -100 * x.sum(1), x0, 4, 0.1, clamp=(-1.0, 1.0), generator=gen(42))
+    assert path.max() <= 1.0 and path.min() >= -1.0
+    assert torch.equal(path[:, -1], torch.ones(50, 2, dtype=F64))
+
+
+def test_langevin_counts_a_divergence_or_raises_a_non_finite_error_when_asked():
+    from ebmlib.training import NonFiniteError
+
+    x0 = torch.full((3, 1), 2.0, dtype=F64)
+    _, info = langevin(lambda x: x.pow(4).sum(1), x0, 30, 5.0, generator=gen(43))
+    assert (info["divergences"] > 0).all()
+    with pytest.raises(NonFiniteError, match="diverged.*step_size"):
+        langevin(lambda x: x.pow(4).sum(1), x0, 30, 5.0, keep="last", on_divergence="raise", generator=gen(43))
+    with pytest.raises(ValueError, match="keep"):
+        langevin(standard_normal, x0, 3, 0.1, keep="first")
+    with pytest.raises(ValueError, match="clamp"):
+        langevin(standard_normal, x0, 3, 0.1, clamp=(1.0, -1.0))

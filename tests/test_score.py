@@ -165,7 +165,7 @@ def test_gradient_of_dsm_at_the_exact_score_vanishes_within_monte_carlo_error():
 def test_training_brings_the_dsm_loss_close_to_that_of_the_exact_score():
     mixture = lopsided_mixture(torch.float32)
     torch.manual_seed(0)
-    model = NoiseConditionalScore(dim=2, hidden=32, n_hidden_layers=2)
+    model = NoiseConditionalScore(dim=2, hidden=32, depth=2)
     data = mixture.sample(4096, generator=gen(4))
     held_out = mixture.sample(8192, generator=gen(5))
 
@@ -191,7 +191,7 @@ def test_training_brings_the_dsm_loss_close_to_that_of_the_exact_score():
 @pytest.mark.parametrize("sigma", [0.3, torch.tensor([0.1, 0.5, 1.0, 2.0, 4.0])])
 def test_energy_model_score_is_minus_the_autograd_gradient_of_its_energy(sigma):
     torch.manual_seed(1)
-    model = NoiseConditionalEnergy(dim=2, hidden=16, n_hidden_layers=2).double()
+    model = NoiseConditionalEnergy(dim=2, hidden=16, depth=2).double()
     x = torch.randn(5, 2, dtype=F64, generator=gen(8))
     x_in = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(model(x_in, sigma).sum(), x_in)
@@ -210,7 +210,7 @@ def test_energy_model_score_is_minus_the_autograd_gradient_of_its_energy(sigma):
 
 def test_energy_model_trains_through_its_score_by_double_backpropagation():
     torch.manual_seed(2)
-    model = NoiseConditionalEnergy(dim=2, hidden=16, n_hidden_layers=2)
+    model = NoiseConditionalEnergy(dim=2, hidden=16, depth=2)
     x = lopsided_mixture(torch.float32).sample(64, generator=gen(9))
     loss = multilevel_dsm_loss(model.score, x, SIGMAS, generator=gen(10))
     loss.backward()
@@ -221,7 +221,7 @@ def test_energy_model_trains_through_its_score_by_double_backpropagation():
 
 
 def test_score_model_keeps_shapes_and_accepts_one_level_per_point():
-    model = NoiseConditionalScore(dim=3, hidden=8, n_hidden_layers=1)
+    model = NoiseConditionalScore(dim=3, hidden=8, depth=1)
     x = torch.randn(4, 3)
     one = model(x, 0.5)
     per_point = model(x, torch.full((4,), 0.5))

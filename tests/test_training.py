@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from ebmlib.datasets import eight_gaussians, eight_gaussians_mixture
 from ebmlib.energies import Gaussian
 from ebmlib.losses import score_matching
 from ebmlib.nets import MLPEnergy
-from ebmlib.training import exact_log_likelihood, fit
+from ebmlib.training import NonFiniteError, exact_log_likelihood, fit
 from tests.test_losses import F64, ScaleEnergy, gen  # E = ‖x‖²/(2s²), s a parameter
 
 
@@ -209,3 +210,34 @@ def test_fit_rejects_an_unknown_on_nonfinite_and_a_loss_that_is_not_a_scalar():
         fit(ScaleEnergy(1.0), score_matching, torch.randn(10, 1, dtype=F64), 2, 4, 0.1, progress=False, on_nonfinite="ignore")
     with pytest.raises(TypeError, match="scalar tensor"):
         fit(ScaleEnergy(1.0), lambda m, x: m(x), torch.randn(10, 1, dtype=F64), 2, 4, 0.1, progress=False)
+
+
+def test_an_ordinary_bug_in_a_loss_is_raised_as_it_is_never_turned_into_a_warning():
+    # fit catches only NonFiniteError: a ValueError of the loss's own (here a wrong shape) passes
+    # through unchanged, even with on_nonfinite="stop", and no step is taken
+    model = ScaleEnergy(1.0)
+    before = model.s.item()
+
+    def buggy(m, x):
+        raise ValueError("a bug in the loss, not a NaN")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail here
+        with pytest.raises(ValueError, match="^a bug in the loss, not a NaN$"):
+            fit(model, buggy, torch.randn(10, 1, dtype=F64), 5, 4, 0.1, on_nonfinite="stop")
+    assert model.s.item() == before
+
+
+def test_a_non_finite_error_of_a_loss_stops_the_run_with_on_nonfinite_stop():
+    model = ScaleEnergy(1.0)
+    calls = []
+
+    def loss_fn(m, x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise NonFiniteError("the energy became NaN")
+        return m(x).mean()
+
+    with pytest.warns(RuntimeWarning, match="training stopped at step 3: the energy became NaN"):
+        history = fit(model, loss_fn, torch.randn(10, 1, dtype=F64), 5, 4, 0.1, on_nonfinite="stop")
+    assert len(history["loss"]) == 2

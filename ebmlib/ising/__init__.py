@@ -21,8 +21,8 @@ Shapes: configurations ``(n, L, L)``; Monte Carlo traces ``(n_sweeps, n_chains)`
 
 ``onsager``     :data:`TC`, :func:`onsager_log_z`, :func:`onsager_energy`, :func:`onsager_magnetization`
 ``lattice``     :func:`lattice_energy`, :func:`magnetization`, :func:`all_configurations`, :func:`all_energies`,
-                :func:`enumerate_log_z`, :func:`random_spins`
-``metropolis``  :func:`metropolis_half_sweep`, :func:`checkerboard_metropolis`, :func:`geometric_schedule`,
+                :func:`enumerate_log_z`, :func:`random_spins`, :func:`bond_energy` (unchecked)
+``metropolis``  :func:`metropolis_half_sweep` (and its unchecked core :func:`flip_sites`), :func:`checkerboard_metropolis`, :func:`geometric_schedule`,
                 :func:`simulated_annealing`
 
 References
@@ -41,7 +41,9 @@ Introduced in notebook 02_boltzmann_and_temperature.
 """
 
 from ebmlib.ising.lattice import (
+    MAX_ENUMERATION_L,
     all_configurations,
+    bond_energy,
     all_energies,
     enumerate_log_z,
     lattice_energy,
@@ -50,21 +52,21 @@ from ebmlib.ising.lattice import (
 )
 from ebmlib.ising.metropolis import (
     checkerboard_metropolis,
+    flip_sites,
     geometric_schedule,
     metropolis_half_sweep,
     simulated_annealing,
 )
 from ebmlib.ising.onsager import TC, onsager_energy, onsager_log_z, onsager_magnetization
 
-# Not public, but reached as ebmlib.ising._energy / _half_sweep by notebook 02's hidden tests (forbid).
-from ebmlib.ising.lattice import MAX_ENUMERATION_L, _energy  # noqa: F401
-from ebmlib.ising.metropolis import _half_sweep  # noqa: F401
-
 __all__ = [
     "TC",
     "onsager_log_z",
     "onsager_energy",
     "onsager_magnetization",
+    "MAX_ENUMERATION_L",
+    "bond_energy",
+    "flip_sites",
     "lattice_energy",
     "magnetization",
     "all_configurations",

@@ -13,31 +13,17 @@ import functools
 
 import torch
 
-from ebmlib._validation import as_tensor, check_int, check_ndim, check_positive_tensor
+from ebmlib._validation import check_generator, check_int, check_positive_tensor, check_spins
 
-__all__ = ["lattice_energy", "magnetization", "all_configurations", "all_energies", "enumerate_log_z", "random_spins"]
+__all__ = ["bond_energy", "lattice_energy", "magnetization", "all_configurations", "all_energies", "enumerate_log_z", "random_spins"]
 
 MAX_ENUMERATION_L = 4  # 2^16 = 65536 configurations; L = 5 would be 2^25, 33 million
 
 
-def _check_spins(spins, name: str = "spins", *, even: bool = False) -> torch.Tensor:
-    """A floating tensor (n, L, L) with entries ±1; L even when ``even``."""
-    s = as_tensor(spins, name)
-    check_ndim(s, name, 3, "(n, L, L)")
-    if s.shape[-1] != s.shape[-2] or s.shape[-1] == 0:
-        raise ValueError(f"{name} must have shape (n, L, L) with L >= 1, got shape {tuple(s.shape)}")
-    if not ((s == 1) | (s == -1)).all():
-        raise ValueError(f"{name} must hold only +1 and -1 entries")
-    if even and s.shape[-1] % 2:
-        raise ValueError(
-            f"{name} must have an even side L (the checkerboard needs two colours), got L = {s.shape[-1]}"
-        )
-    return s
 
-
-def _energy(s: torch.Tensor) -> torch.Tensor:
+def bond_energy(spins: torch.Tensor) -> torch.Tensor:
     """E(s) = -Σ s (right + down), no checks. (n, L, L) -> (n,). (0 - x, not -x: no "-0.0".)"""
-    return 0.0 - (s * (torch.roll(s, -1, dims=-1) + torch.roll(s, -1, dims=-2))).sum(dim=(-2, -1))
+    return 0.0 - (spins * (torch.roll(spins, -1, dims=-1) + torch.roll(spins, -1, dims=-2))).sum(dim=(-2, -1))
 
 
 def lattice_energy(spins) -> torch.Tensor:
@@ -55,7 +41,7 @@ def lattice_energy(spins) -> torch.Tensor:
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    return _energy(_check_spins(spins))
+    return bond_energy(check_spins(spins))
 
 
 def magnetization(spins) -> torch.Tensor:
@@ -63,7 +49,7 @@ def magnetization(spins) -> torch.Tensor:
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    return _check_spins(spins).mean(dim=(-2, -1))
+    return check_spins(spins).mean(dim=(-2, -1))
 
 
 def _check_enumerable(L) -> int:
@@ -90,7 +76,7 @@ def all_configurations(L) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=None)
 def _all_energies(L: int) -> torch.Tensor:
-    return _energy(all_configurations(L).to(torch.float64))
+    return bond_energy(all_configurations(L).to(torch.float64))
 
 
 def all_energies(L) -> torch.Tensor:
@@ -101,7 +87,7 @@ def all_energies(L) -> torch.Tensor:
     return _all_energies(_check_enumerable(L)).clone()
 
 
-def enumerate_log_z(L, T) -> torch.Tensor:
+def enumerate_log_z(L, temperature) -> torch.Tensor:
     r"""Exact :math:`\log Z = \log \sum_s e^{-E(s)/T}` of the :math:`L \times L` lattice (total, not per site).
 
     By log-sum-exp over all :math:`2^{L^2}` configurations, ``2 <= L <= 4``.
@@ -109,7 +95,8 @@ def enumerate_log_z(L, T) -> torch.Tensor:
     Parameters
     ----------
     L : int
-    T : float or Tensor of shape (m,)
+    temperature : float or Tensor of shape (m,)
+        T > 0.
         Temperature(s), finite and > 0.
 
     Returns
@@ -119,9 +106,9 @@ def enumerate_log_z(L, T) -> torch.Tensor:
     Introduced in notebook 02_boltzmann_and_temperature.
     """
     energies = _all_energies(_check_enumerable(L))
-    t = check_positive_tensor(T, "T")
+    t = check_positive_tensor(temperature, "temperature")
     if t.ndim > 1:
-        raise ValueError(f"T must be a number or a 1-D tensor of temperatures, got shape {tuple(t.shape)}")
+        raise ValueError(f"temperature must be a number or a 1-D tensor of temperatures, got shape {tuple(t.shape)}")
     return torch.logsumexp(-energies.to(t.device) / t.unsqueeze(-1), dim=-1)
 
 
@@ -134,6 +121,7 @@ def random_spins(n_chains, L, *, generator: torch.Generator | None = None, dtype
     """
     n_chains = check_int(n_chains, "n_chains", minimum=1)
     L = check_int(L, "L", minimum=1)
+    check_generator(generator, device or "cpu")
     bits = torch.randint(0, 2, (n_chains, L, L), generator=generator, device=device)
     return (2 * bits - 1).to(dtype or torch.get_default_dtype())
 

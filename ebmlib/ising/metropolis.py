@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from ebmlib._validation import as_tensor, check_int, check_positive, check_positive_tensor
-from ebmlib.ising.lattice import _check_spins, _energy
+from ebmlib._validation import as_tensor, check_generator, check_int, check_positive, check_positive_tensor, check_spins
+from ebmlib.ising.lattice import bond_energy
 
 __all__ = ["metropolis_half_sweep", "checkerboard_metropolis", "geometric_schedule", "simulated_annealing"]
 
@@ -43,11 +43,12 @@ def _colour_masks(L: int, device) -> torch.Tensor:
     return torch.stack([parity == 0, parity == 1])
 
 
-def _half_sweep(s, t, on_colour, uniforms) -> tuple[torch.Tensor, torch.Tensor]:
-    """Metropolis flips of the sites in ``on_colour``; no checks. Returns new spins and the flip mask."""
+def flip_sites(spins, temperature, on_color, uniforms) -> tuple[torch.Tensor, torch.Tensor]:
+    """Metropolis flips of the sites in ``on_color``; no checks. Returns new spins and the flip mask."""
+    s, t = spins, temperature
     field = torch.roll(s, 1, -1) + torch.roll(s, -1, -1) + torch.roll(s, 1, -2) + torch.roll(s, -1, -2)
     delta_e = 2.0 * s * field  # energy change if s_i flips, (n_chains, L, L)
-    flip = on_colour & (uniforms < torch.exp(-delta_e / t))
+    flip = on_color & (uniforms < torch.exp(-delta_e / t))
     return torch.where(flip, -s, s), flip
 
 
@@ -73,17 +74,18 @@ def metropolis_half_sweep(spins, temperature, color, uniforms) -> torch.Tensor:
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    s = _check_spins(spins, even=True)
+    s = check_spins(spins, even=True)
     t = _chain_temperature(temperature, s)
     if color not in (0, 1):
         raise ValueError(f"color must be 0 or 1, got {color!r}")
     u = as_tensor(uniforms, "uniforms")
     if u.shape != s.shape:
         raise ValueError(f"uniforms must have the shape of spins {tuple(s.shape)}, got {tuple(u.shape)}")
-    return _half_sweep(s, t, _colour_masks(s.shape[-1], s.device)[color], u.to(s.dtype))[0]
+    return flip_sites(s, t, _colour_masks(s.shape[-1], s.device)[color], u.to(s.dtype))[0]
 
 
 def _run(s, t, n_sweeps, generator, progress=False):
+    check_generator(generator, s.device)
     """n_sweeps checkerboard sweeps; returns spins, energy and magnetisation traces, flip counts."""
     n, L, _ = s.shape
     masks = _colour_masks(L, s.device)
@@ -98,9 +100,9 @@ def _run(s, t, n_sweeps, generator, progress=False):
     for k in loop:
         u = torch.rand((2, n, L, L), generator=generator, dtype=s.dtype, device=s.device)
         for colour in (0, 1):
-            s, flip = _half_sweep(s, t, masks[colour], u[colour])
+            s, flip = flip_sites(s, t, masks[colour], u[colour])
             flips += flip.sum(dim=(-2, -1))
-        energy[k] = _energy(s) / (L * L)
+        energy[k] = bond_energy(s) / (L * L)
         mag[k] = s.mean(dim=(-2, -1))
     return s, energy, mag, flips
 
@@ -139,7 +141,7 @@ def checkerboard_metropolis(
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    s = _check_spins(spins, even=True)
+    s = check_spins(spins, even=True)
     t = _chain_temperature(temperature, s)
     n_sweeps = check_int(n_sweeps, "n_sweeps", minimum=1)
     s, energy, mag, flips = _run(s, t, n_sweeps, generator, progress)
@@ -192,7 +194,7 @@ def simulated_annealing(
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    s = _check_spins(spins, even=True)
+    s = check_spins(spins, even=True)
     schedule = check_positive_tensor(temperatures, "temperatures")
     if schedule.ndim != 1:
         raise ValueError(f"temperatures must be a 1-D schedule, got shape {tuple(schedule.shape)}")

@@ -31,9 +31,9 @@ TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 """Critical temperature :math:`T_c = 2 / \\log(1 + \\sqrt 2) \\approx 2.269185` (J = k_B = 1)."""
 
 
-def _onsager_temperature(T) -> tuple[np.ndarray, torch.Tensor]:
-    """``T`` (float or tensor of any shape) as a float64 numpy array, and the validated tensor."""
-    t = check_positive_tensor(T, "T")
+def _onsager_temperature(temperature) -> tuple[np.ndarray, torch.Tensor]:
+    """``temperature`` T (float or tensor of any shape) as a float64 numpy array, and the validated tensor."""
+    t = check_positive_tensor(temperature, "temperature")
     return t.detach().cpu().numpy(), t
 
 
@@ -48,7 +48,7 @@ def _kappa(beta: np.ndarray) -> np.ndarray:
     return np.minimum(2.0 * np.tanh(2.0 * beta) * _sech(2.0 * beta), 1.0)
 
 
-def onsager_log_z(T) -> torch.Tensor:
+def onsager_log_z(temperature) -> torch.Tensor:
     r"""Log partition function per site of the infinite square-lattice Ising model, :math:`\log Z / N`.
 
     Onsager's double integral,
@@ -77,16 +77,17 @@ def onsager_log_z(T) -> torch.Tensor:
 
     Parameters
     ----------
-    T : float or Tensor of any shape
+    temperature : float or Tensor of any shape
+        T > 0.
         Temperatures, finite and > 0.
 
     Returns
     -------
-    Tensor, float64, of the shape of ``T`` (0-d for a float), on ``T``'s device.
+    Tensor, float64, of the shape of ``temperature`` (0-d for a float), on its device.
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    t_np, t = _onsager_temperature(T)
+    t_np, t = _onsager_temperature(temperature)
     beta = 1.0 / t_np.reshape(-1)
     k2 = _kappa(beta) ** 2
 
@@ -109,7 +110,7 @@ def _k_minus_half_pi(m: np.ndarray) -> np.ndarray:
     return (math.pi / 2) * total
 
 
-def onsager_energy(T) -> torch.Tensor:
+def onsager_energy(temperature) -> torch.Tensor:
     r"""Mean energy per site of the infinite lattice, :math:`u = -\partial (\log Z / N) / \partial \beta`.
 
     .. math::
@@ -130,16 +131,17 @@ def onsager_energy(T) -> torch.Tensor:
 
     Parameters
     ----------
-    T : float or Tensor of any shape
+    temperature : float or Tensor of any shape
+        T > 0.
         Temperatures, finite and > 0.
 
     Returns
     -------
-    Tensor, float64, of the shape of ``T``, on ``T``'s device.
+    Tensor, float64, of the shape of ``temperature``, on its device.
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    t_np, t = _onsager_temperature(T)
+    t_np, t = _onsager_temperature(temperature)
     beta = 1.0 / t_np
     tanh2 = np.tanh(2.0 * beta)
     m = _kappa(beta) ** 2
@@ -154,7 +156,7 @@ def onsager_energy(T) -> torch.Tensor:
     return torch.as_tensor(u, dtype=torch.float64, device=t.device)
 
 
-def onsager_magnetization(T) -> torch.Tensor:
+def onsager_magnetization(temperature) -> torch.Tensor:
     r"""Spontaneous magnetisation per site of the infinite lattice (Yang 1952).
 
     .. math::
@@ -165,16 +167,17 @@ def onsager_magnetization(T) -> torch.Tensor:
 
     Parameters
     ----------
-    T : float or Tensor of any shape
+    temperature : float or Tensor of any shape
+        T > 0.
         Temperatures, finite and > 0.
 
     Returns
     -------
-    Tensor, float64, of the shape of ``T``, on ``T``'s device.
+    Tensor, float64, of the shape of ``temperature``, on its device.
 
     Introduced in notebook 02_boltzmann_and_temperature.
     """
-    t_np, t = _onsager_temperature(T)
+    t_np, t = _onsager_temperature(temperature)
     with np.errstate(over="ignore"):
         inv_sinh4 = np.sinh(2.0 / t_np) ** -4.0  # 0 when sinh overflows (T < 0.003)
     m = np.where(t_np < TC, np.clip(1.0 - inv_sinh4, 0.0, 1.0) ** 0.125, 0.0)

@@ -40,9 +40,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive
-from ebmlib.losses._checks import Energy, check_data, evaluate, finite_loss
-from ebmlib.samplers import init_state, langevin_step
+from ebmlib._validation import Energy, check_data, check_generator, check_int, check_positive, evaluate, finite_loss
+from ebmlib.samplers import langevin
 
 __all__ = ["PersistentChains", "contrastive_divergence", "contrastive_loss", "short_run_langevin"]
 
@@ -77,13 +76,14 @@ class PersistentChains:
         self.n_updates = 0
 
     @classmethod
-    def uniform(cls, n_chains: int, bounds, *, generator: torch.Generator | None = None, dtype=None):
-        """Chains started uniformly on the box ``bounds = ((low_1, high_1), ..., (low_d, high_d))``."""
+    def uniform(cls, n_chains: int, bounds, *, generator: torch.Generator | None = None, dtype=None, device=None):
+        """Chains started uniformly on the box ``bounds = ((low_1, high_1), ..., (low_d, high_d))``, on ``device``."""
         n_chains = check_int(n_chains, "n_chains")
-        b = torch.as_tensor(bounds, dtype=torch.float64)
+        b = torch.as_tensor(bounds, dtype=torch.float64, device=device)
         if b.ndim != 2 or b.shape[1] != 2 or not torch.isfinite(b).all() or (b[:, 0] >= b[:, 1]).any():
             raise ValueError(f"bounds must be finite pairs (low, high) with low < high, one per axis, got {bounds!r}")
-        u = torch.rand(n_chains, b.shape[0], generator=check_generator(generator), dtype=torch.float64)
+        generator = check_generator(generator, b.device)
+        u = torch.rand(n_chains, b.shape[0], generator=generator, dtype=torch.float64, device=b.device)
         x0 = b[:, 0] + u * (b[:, 1] - b[:, 0])  # (n_chains, d)
         return cls(x0.to(dtype or torch.get_default_dtype()))
 
@@ -101,7 +101,8 @@ def short_run_langevin(
 
     .. math:: x_{t+1} = x_t - \frac{\varepsilon}{2}\nabla_x E(x_t) + \sqrt{\varepsilon}\, z_t
 
-    (the sampler of :func:`ebmlib.samplers.langevin` at T = 1, without storing the path).
+    This is :func:`ebmlib.samplers.langevin` at T = 1 with ``keep="last"`` and
+    ``on_divergence="raise"``: the library's one Langevin loop, not a copy of it.
 
     Returns
     -------
@@ -109,24 +110,17 @@ def short_run_langevin(
 
     Raises
     ------
-    ValueError
+    NonFiniteError (a ValueError)
         If a chain diverges (a non-finite position): the caller's step size is too large.
     """
     x0 = check_data(x0, "x0", like=energy)
-    n_steps = check_int(n_steps, "n_steps", minimum=0)
-    step_size = check_positive(step_size, "step_size")
-    if n_steps == 0:
-        return x0
-    state = init_state(energy, x0)
-    for _ in range(n_steps):
-        state, _info = langevin_step(state, energy, step_size, generator=generator)
-    x = state.position.detach()
-    if not torch.isfinite(x).all():
-        raise ValueError(f"the Langevin chains diverged (non-finite positions); lower step_size (got {step_size})")
-    return x
+    x, _ = langevin(energy, x0, n_steps, step_size, keep="last", on_divergence="raise", generator=generator)
+    return x.detach()
 
 
-def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regularization: float = 0.0) -> Tensor:
+def contrastive_loss(
+    energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regularization: float = 0.0, return_energies: bool = False
+):
     r"""Positive minus negative phase: :math:`\overline{E(x^+)} - \overline{E(x^-)}`, a scalar.
 
     .. math::
@@ -147,12 +141,20 @@ def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regulariza
         Samples from (an approximation of) the model; not differentiated.
     regularization : float
         α ≥ 0.
+    return_energies : bool
+        Also return the energies ``E(x_pos)`` (n,) and ``E(x_neg)`` (m,), with their graphs.
 
     Returns
     -------
-    Tensor of shape (), ready for ``.backward()``.
+    loss : Tensor of shape (), ready for ``.backward()``
+    e_pos, e_neg : Tensors of shape (n,) and (m,), only if ``return_energies``
 
-    Introduced in notebook 04_contrastive_divergence.
+    Raises
+    ------
+    NonFiniteError (a ValueError)
+        If an energy or the loss is not finite.
+
+    Introduced in notebook 04_contrastive_divergence (used again for the replay-buffer EBMs and JEM of 07).
     """
     x_pos = check_data(x_pos, "x_pos", like=energy)
     x_neg = check_data(x_neg, "x_neg", like=energy)
@@ -166,7 +168,8 @@ def contrastive_loss(energy: Energy, x_pos: Tensor, x_neg: Tensor, *, regulariza
     loss = e_pos.mean() - e_neg.mean()
     if regularization:
         loss = loss + regularization * (e_pos.square().mean() + e_neg.square().mean())
-    return finite_loss(loss, "contrastive")
+    loss = finite_loss(loss, "contrastive")
+    return (loss, e_pos, e_neg) if return_energies else loss
 
 
 def contrastive_divergence(
@@ -224,7 +227,7 @@ def contrastive_divergence(
     Introduced in notebook 04_contrastive_divergence.
     """
     x = check_data(x, "x", like=energy)
-    generator = check_generator(generator)
+    generator = check_generator(generator, x.device)
     if chains is not None:
         if not isinstance(chains, PersistentChains):
             raise TypeError(f"chains must be a PersistentChains or None, got {type(chains).__name__}")

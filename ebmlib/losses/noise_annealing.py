@@ -35,8 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive
-from ebmlib.losses._checks import check_data
+from ebmlib._validation import check_data, check_generator, check_int, check_positive
 
 __all__ = ["NoiseAnnealing", "blur_cost"]
 
@@ -100,7 +99,7 @@ class NoiseAnnealing:
     def blur(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """``x + σ z`` with z ~ N(0, I) drawn from ``generator``: a sample of the blurred data."""
         x = check_data(x, "x")
-        z = torch.randn(x.shape, generator=check_generator(generator), dtype=x.dtype)
+        z = torch.randn(x.shape, generator=check_generator(generator, x.device), dtype=x.dtype, device=x.device)
         return x + self.sigma * z.to(x.device)
 
     def __repr__(self) -> str:

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int
-from ebmlib.losses._checks import Energy, check_data, evaluate, finite_loss
+from ebmlib._validation import Energy, check_data, check_generator, check_int, evaluate, finite_loss
 
 __all__ = ["nce"]
 
@@ -89,7 +88,7 @@ def nce(
     Introduced in notebook 05_score_matching_and_nce.
     """
     x = check_data(x, "x", like=energy)
-    generator = check_generator(generator)
+    generator = check_generator(generator, x.device)
     n = x.shape[0]
     m = n if n_noise is None else check_int(n_noise, "n_noise")
     if not (hasattr(noise, "sample") and hasattr(noise, "log_prob")):

@@ -42,10 +42,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_generator, check_int, check_positive
-from ebmlib.losses._checks import Energy, check_data, finite_loss, randn_like, score_of
+from ebmlib._validation import Energy, NonFiniteError, Score, check_data, check_generator, check_int, check_positive, evaluate, finite_loss, sigma_column
 
-__all__ = ["score_matching", "sliced_score_matching", "denoising_score_matching"]
+__all__ = ["denoising_score_matching", "dsm_loss", "score_matching", "score_of", "sliced_score_matching"]
+
+
+def score_of(energy: Energy, x: Tensor, *, create_graph: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The model score :math:`s(x) = -\nabla_x E(x)` with a graph, for losses that differentiate it.
+
+    Unlike :func:`ebmlib.samplers.energy_and_grad` (which detaches, for samplers), it keeps the graph
+    in θ and returns the input leaf, so that a loss can differentiate ``s`` again in x and θ.
+
+    Returns
+    -------
+    x : Tensor of shape (n, *event_shape)
+        The input, now requiring grad (differentiate ``s`` with respect to it).
+    e : Tensor of shape (n,)
+    s : Tensor of shape (n, *event_shape)
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        e = evaluate(energy, x)
+        (grad,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
+    return x, e, -grad
 
 
 def score_matching(energy: Energy, x: Tensor) -> Tensor:
@@ -129,12 +148,12 @@ def sliced_score_matching(
     n_projections = check_int(n_projections, "n_projections")
     if projection not in ("gaussian", "rademacher"):
         raise ValueError(f"projection must be 'gaussian' or 'rademacher', got {projection!r}")
-    generator = check_generator(generator)
+    generator = check_generator(generator, x.device)
     x, _e, s = score_of(energy, x)
     total = torch.zeros(x.shape[0], dtype=s.dtype, device=s.device)
     with torch.enable_grad():
         for _ in range(n_projections):
-            v = randn_like(s, generator)  # (n, *event_shape)
+            v = torch.randn(s.shape, generator=generator, dtype=s.dtype, device=s.device)  # (n, *event_shape)
             if projection == "rademacher":
                 v = v.sign()
             vs = (v * s).flatten(1).sum(1)  # vᵀ s, (n,)
@@ -144,6 +163,51 @@ def sliced_score_matching(
             total = total + first + second
     loss = (total / n_projections).mean()
     return finite_loss(loss, "sliced score matching")
+
+
+def dsm_loss(score: Score, x: Tensor, sigma, noise: Tensor, *, reduction: str = "mean") -> Tensor:
+    r"""Denoising score matching at given noise levels and noise, weighted by :math:`\sigma^2`: the library's one DSM.
+
+    .. math:: \tfrac12\,\sigma^2 \big\| s(\tilde x, \sigma) + (\tilde x - x)/\sigma^2 \big\|^2
+              = \tfrac12 \big\| \sigma\, s(\tilde x, \sigma) + z \big\|^2,
+              \qquad \tilde x = x + \sigma z,
+
+    averaged over the batch (``reduction="mean"``) or one value per point (``reduction="none"``).
+    Its minimiser is the score of the noised data :math:`p_\sigma = p * N(0, \sigma^2 I)` (Vincent 2011);
+    the σ² weight keeps every level's term of order one (Song and Ermon 2019).
+
+    Parameters
+    ----------
+    score : callable ``(x, sigma) -> (n, *event_shape)``
+        For example ``model.score`` or ``GaussianMixture.score``; sigma is passed as a tensor (n,).
+    x : Tensor of shape (n, *event_shape)
+        Clean data.
+    sigma : float or Tensor of shape (n,)
+        Noise level of each point, > 0.
+    noise : Tensor of shape (n, *event_shape)
+        Standard normal draws z.
+    reduction : {"mean", "none"}
+
+    Returns
+    -------
+    Tensor of shape () or (n,).
+
+    Introduced in notebook 05_score_matching_and_nce (one level) and 08_score_models_and_diffusion (many).
+    """
+    x = check_data(x, "x")
+    noise = check_data(noise, "noise").to(x)
+    if noise.shape != x.shape:
+        raise ValueError(f"noise must have the shape of x, {tuple(x.shape)}; got {tuple(noise.shape)}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
+    sigma = sigma_column(sigma, x.flatten(1))  # (n, 1)
+    sigma_b = sigma.view(-1, *[1] * (x.ndim - 1))  # (n, 1, ..., 1)
+    x_noisy = x + sigma_b * noise
+    # σ² · ½‖s + (x̃ − x)/σ²‖² = ½‖σ s + z‖²
+    per_point = 0.5 * (sigma_b * score(x_noisy, sigma.squeeze(1)) + noise).flatten(1).square().sum(1)  # (n,)
+    if not torch.isfinite(per_point).all():
+        raise NonFiniteError("score returned non-finite values: the denoising score matching loss is not finite")
+    return per_point.mean() if reduction == "mean" else per_point
 
 
 def denoising_score_matching(
@@ -180,7 +244,5 @@ def denoising_score_matching(
     """
     x = check_data(x, "x", like=energy)
     sigma = check_positive(sigma, "sigma")
-    z = randn_like(x, check_generator(generator))  # (n, *event_shape)
-    _x_noisy, _e, s = score_of(energy, x + sigma * z)
-    loss = 0.5 * (sigma * s + z).flatten(1).square().sum(1).mean()
-    return finite_loss(loss, "denoising score matching")
+    z = torch.randn(x.shape, generator=check_generator(generator, x.device), dtype=x.dtype, device=x.device)
+    return dsm_loss(lambda x_noisy, _sigma: score_of(energy, x_noisy)[2], x, sigma, z)  # s = -∇E at x̃

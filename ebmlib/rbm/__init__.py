@@ -14,7 +14,8 @@ and :math:`p(v_i = 1 \mid h) = \sigma(b_i + W_{i:} h)`, and the hidden units sum
     \qquad p(v) = e^{-F(v)} / Z.
 
 :math:`\log Z` is exact by summing over the smaller layer (at most :data:`MAX_EXACT_STATES`
-states) and estimated by annealed importance sampling (:mod:`ebmlib.ais`) otherwise.
+states) and estimated by annealed importance sampling otherwise (:func:`ais_rbm` in
+:mod:`ebmlib.rbm.ais`, on the generic :func:`ebmlib.ais.ais` and the RBM's own conditionals).
 
 A functional core (:mod:`ebmlib.rbm.functional`: ``energy``, ``free_energy``, ``p_h_given_v``,
 ``gradient``, ``log_partition_exact``, ``pseudo_likelihood``, plain functions of ``W, b, c``) sits
@@ -48,11 +49,13 @@ from ebmlib.rbm.functional import (
     sample_bernoulli,
     softplus,
 )
+from ebmlib.rbm.ais import ais_rbm
 from ebmlib.rbm.model import RBM
 
 __all__ = [
     "MAX_EXACT_STATES",
     "RBM",
+    "ais_rbm",
     "binary_states",
     "check_binary",
     "energy",

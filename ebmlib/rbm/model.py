@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive
-from ebmlib.ais import AISResult, ais_rbm
+from ebmlib._validation import as_tensor, check_finite, check_generator, check_int, check_positive
+from ebmlib.ais import AISResult
+from ebmlib.rbm.ais import ais_rbm
 from ebmlib.rbm.functional import (
     _free_energy,
     check_binary,
@@ -126,7 +127,7 @@ class RBM:
         """
         v = self._visible(v)
         k = check_int(k, "k")
-        generator = generator or self.generator
+        generator = check_generator(generator or self.generator, self.W.device)
         chain = []
         for _ in range(k):
             h = sample_bernoulli(torch.sigmoid(torch.addmm(self.c, v, self.W)), generator=generator)
@@ -139,8 +140,11 @@ class RBM:
         """:func:`gradient` at this RBM's parameters: (dW, db, dc)."""
         return gradient(v_pos, v_neg, self.W, self.b, self.c)
 
-    def contrastive_divergence(self, v_pos, lr: float, k: int = 1, *, h_start=None, generator=None) -> Tensor:
+    def cd_update(self, v_pos, lr: float, k: int = 1, *, h_start=None, generator=None) -> Tensor:
         r"""One CD-k (or PCD) update :math:`\theta \leftarrow \theta + \text{lr} \cdot \Delta\theta`, in place.
+
+        Named ``cd_update``, not ``contrastive_divergence``: it updates the parameters, whereas
+        :func:`ebmlib.losses.contrastive_divergence` returns a loss.
 
         The negative chain starts at :math:`h_0 \sim p(h \mid v_{\rm pos})` (CD-k) or at the
         hidden states ``h_start`` (PCD's persistent chains), takes ``k`` steps
@@ -151,7 +155,8 @@ class RBM:
         v_pos = self._visible(v_pos, "v_pos")
         h = None if h_start is None else check_binary(h_start, "h_start", self.n_hidden, self.W)
         with torch.inference_mode():  # no autograd bookkeeping: this loop is bound by per-op overhead
-            h = self._cd_update(v_pos, h, check_positive(lr, "lr"), check_int(k, "k"), generator or self.generator)
+            generator = check_generator(generator or self.generator, self.W.device)
+            h = self._cd_update(v_pos, h, check_positive(lr, "lr"), check_int(k, "k"), generator)
         return h.clone()  # a normal tensor again, usable outside inference mode
 
     def _cd_update(self, v_pos: Tensor, h: Tensor | None, lr: float, k: int, generator) -> Tensor:
@@ -174,11 +179,11 @@ class RBM:
         return h
 
     def fit(self, v, epochs: int, batch_size: int, lr: float, k: int = 1, persistent: bool = False, *,
-            shuffle: bool = True, generator: torch.Generator | None = None, progress: bool = True) -> RBM:
+            shuffle: bool = True, generator: torch.Generator | None = None, progress: bool = False) -> RBM:
         r"""Train by CD-k (``persistent=False``) or PCD-k (``persistent=True``), continuing from the current weights.
 
         Each epoch visits the rows of ``v`` in minibatches of ``batch_size`` (shuffled unless
-        ``shuffle=False``) and applies :meth:`contrastive_divergence` with learning rate ``lr``.
+        ``shuffle=False``) and applies :meth:`cd_update` with learning rate ``lr``.
         PCD keeps ``batch_size`` persistent chains in :attr:`chains` (started from the data).
         Shows a ``tqdm.auto`` progress bar over epochs unless ``progress=False``. Returns ``self``.
         """
@@ -186,7 +191,7 @@ class RBM:
         epochs = check_int(epochs, "epochs")
         batch_size = check_int(batch_size, "batch_size")
         lr, k = check_positive(lr, "lr"), check_int(k, "k")
-        generator = generator or self.generator
+        generator = check_generator(generator or self.generator, self.W.device)
         n = v.shape[0]
         if persistent and (self.chains is None or self.chains.shape[0] != batch_size):
             start = v[torch.randint(0, n, (batch_size,), generator=generator, device=v.device)]
@@ -216,7 +221,7 @@ class RBM:
         ``sum_over="hidden"`` / ``"visible"``), a float64 0-d tensor.
 
         ``method="ais"`` returns an :class:`ebmlib.ais.AISResult` (``log_z``, ``std`` over
-        ``n_runs`` runs of ``n_chains`` chains, ...) from :func:`ebmlib.ais.ais_rbm`, annealing from
+        ``n_runs`` runs of ``n_chains`` chains, ...) from :func:`ebmlib.rbm.ais_rbm`, annealing from
         independent visible units with bias ``base_bias`` (default :math:`b`; the logits of the
         data's pixel means are better). ``betas`` is a count (evenly spaced) or a schedule from 0 to 1.
         """

@@ -10,8 +10,8 @@ After step m, with :math:`\bar\alpha_m` the acceptance probability averaged over
 
 with δ the target acceptance, :math:`\mu = \log(10\,\varepsilon_0)`, γ = 0.05, t₀ = 10, κ = 0.75.
 The averaged :math:`\bar\varepsilon` is returned; the chains move meanwhile, so this is also a
-burn-in. Targets by default: MALA 0.574, HMC 0.65, random-walk Metropolis 0.234 (the optimal
-scaling results of Roberts and Rosenthal 1998, Beskos et al. 2013, Roberts et al. 1997).
+burn-in. Targets by default: MALA 0.574, HMC 0.65 (the optimal scaling results of Roberts and
+Rosenthal 1998, Beskos et al. 2013).
 
 Introduced in notebook 03_mcmc.
 
@@ -29,14 +29,13 @@ import math
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int
+from ebmlib._validation import Energy, check_generator, check_int
 from ebmlib.samplers.hamiltonian_dynamics import check_mass, hmc, hmc_step
 from ebmlib.samplers.langevin_family import mala, mala_step
-from ebmlib.samplers.random_walk import metropolis, metropolis_step
-from ebmlib.samplers.state import Energy, check_sampler_args, init_state
+from ebmlib.samplers.state import check_sampler_args, init_state
 
-DEFAULT_TARGET = {"mala": 0.574, "hmc": 0.65, "metropolis": 0.234}
-_BY_FUNCTION = {mala: "mala", hmc: "hmc", metropolis: "metropolis"}
+DEFAULT_TARGET = {"mala": 0.574, "hmc": 0.65}
+_BY_FUNCTION = {mala: "mala", hmc: "hmc"}
 
 
 def adapt_step_size(
@@ -63,7 +62,8 @@ def adapt_step_size(
         Adaptation steps, ≥ 1 (a few hundred is plenty with many chains).
     step_size : float
         Initial guess ε₀ > 0.
-    sampler : {"mala", "hmc", "metropolis"} or one of the functions ``mala``, ``hmc``, ``metropolis``
+    sampler : {"mala", "hmc"} or one of the functions ``mala``, ``hmc``
+        (random-walk Metropolis has a ``proposal_scale``, not a step size, and is not tuned here)
     target_acceptance : float in (0, 1), optional
         δ; the sampler's optimal-scaling value when omitted.
     n_leapfrog, mass : as in :func:`~ebmlib.samplers.hmc` (HMC only).
@@ -79,6 +79,7 @@ def adapt_step_size(
     if name not in DEFAULT_TARGET:
         raise ValueError(f"sampler must be one of {sorted(DEFAULT_TARGET)} (or the function), got {sampler!r}")
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     target = DEFAULT_TARGET[name] if target_acceptance is None else float(target_acceptance)
     if not 0.0 < target < 1.0:
         raise ValueError(f"target_acceptance must lie in (0, 1), got {target_acceptance}")
@@ -89,11 +90,9 @@ def adapt_step_size(
     def step(state, eps):
         if name == "mala":
             return mala_step(state, energy, eps, generator=generator)
-        if name == "hmc":
-            return hmc_step(state, energy, eps, n_leapfrog, mass=mass, generator=generator)
-        return metropolis_step(state, energy, eps, generator=generator)
+        return hmc_step(state, energy, eps, n_leapfrog, mass=mass, generator=generator)
 
-    state = init_state(energy, x0, temperature, grad=name != "metropolis")
+    state = init_state(energy, x0, temperature)
     gamma, t0, kappa = 0.05, 10.0, 0.75
     mu = math.log(10.0 * step_size)
     h_bar, log_eps, log_eps_bar = 0.0, math.log(step_size), 0.0

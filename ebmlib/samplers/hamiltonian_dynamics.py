@@ -34,10 +34,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_int
+from ebmlib._validation import Energy, as_tensor, check_generator, check_int
 from ebmlib.samplers.random_walk import metropolis_hastings
 from ebmlib.samplers.state import (
-    Energy,
     SamplerState,
     check_sampler_args,
     energy_and_grad,
@@ -143,6 +142,7 @@ def hmc_step(
     state : SamplerState
     energy : callable ``(n_chains, *event_shape) -> (n_chains,)``
     step_size : float or Tensor of shape (n_chains,)
+        ε of the leapfrog.
     n_leapfrog : int
     mass : Tensor of shape event_shape, optional
         Diagonal of M; momentum :math:`p = \sqrt{M} z`.
@@ -203,6 +203,7 @@ def hmc(
         (``n_steps * n_leapfrog + 1``).
     """
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     n_leapfrog = check_int(n_leapfrog, "n_leapfrog", minimum=1)
     mass = check_mass(mass, x0)
     state = init_state(energy, x0, temperature)

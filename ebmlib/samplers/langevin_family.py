@@ -7,6 +7,11 @@ Both move every chain with one discretised Langevin step toward lower energy plu
     x' = x + \frac{\varepsilon}{2} \nabla \log p(x) + \sqrt{\varepsilon}\, z
        = x - \frac{\varepsilon}{2T} \nabla E(x) + \sqrt{\varepsilon}\, z, \qquad z \sim \mathcal N(0, I).
 
+This file holds the one Langevin update of the library, :func:`langevin_move`; every other
+Langevin sampler calls it: :func:`langevin_step` (and so :func:`langevin`, MALA's proposal, the
+SGLD of :mod:`ebmlib.samplers.sgld`, the short-run negatives of contrastive divergence) and the
+annealed Langevin dynamics of :func:`ebmlib.score.annealed_langevin`.
+
 ULA keeps every move and so samples a slightly wrong distribution (on a standard normal its
 stationary variance is :math:`1 / (1 - \varepsilon/4)`, not 1); MALA treats the move as a proposal
 and accepts it with the Metropolis–Hastings probability, which makes ``p`` exactly invariant.
@@ -27,10 +32,11 @@ import math
 import torch
 from torch import Tensor
 
+from ebmlib._validation import Energy, NonFiniteError, check_generator
 from ebmlib.samplers.random_walk import metropolis_hastings
 from ebmlib.samplers.state import (
-    Energy,
     SamplerState,
+    check_clamp,
     check_sampler_args,
     energy_and_grad,
     init_state,
@@ -39,22 +45,62 @@ from ebmlib.samplers.state import (
 )
 
 
-def _sqrt(value: float | Tensor) -> float | Tensor:
-    return value.sqrt() if isinstance(value, Tensor) else math.sqrt(value)
+def langevin_move(
+    x: Tensor,
+    score: Tensor,
+    step_size: float | Tensor,
+    *,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""The Langevin update, written once: :math:`x' = x + \frac{\varepsilon}{2}\, s(x) + \sqrt{\varepsilon}\, z`.
+
+    With the score :math:`s = \nabla \log p = -\nabla E / T` this is the ULA step at temperature T;
+    with a learned noise-conditional score it is one step of annealed Langevin dynamics.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_chains, *event_shape)
+    score : Tensor of shape (n_chains, *event_shape)
+        :math:`\nabla_x \log p(x)` at ``x``.
+    step_size : float or Tensor of shape (n_chains,)
+        ε > 0.
+    noise : Tensor of shape (n_chains, *event_shape), optional
+        The standard normal draws z; drawn on the device of ``x`` from ``generator`` if not given.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor of shape (n_chains, *event_shape)
+    """
+    if noise is None:
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    if isinstance(step_size, Tensor):  # one ε per chain
+        eps = per_chain(step_size, x)
+        return x + (0.5 * eps) * score + eps.sqrt() * noise  # (n_chains, *event_shape)
+    # a float ε: two fused multiply-adds, x + (ε/2) s, then + √ε z in place
+    return torch.add(x, score, alpha=0.5 * step_size).add_(noise, alpha=math.sqrt(step_size))
 
 
-def _langevin_proposal(state: SamplerState, energy: Energy, step_size: float | Tensor, generator) -> SamplerState:
+def _langevin_proposal(
+    state: SamplerState, energy: Energy, step_size: float | Tensor, generator, clamp=None
+) -> SamplerState:
     x = state.position  # (n_chains, *event_shape)
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    eps = per_chain(step_size, x)
-    drift = eps / (2 * per_chain(state.temperature, x))  # ε / 2T
-    x_new = x - drift * state.grad + _sqrt(eps) * noise
+    score = state.grad * (-1.0 / per_chain(state.temperature, x))  # -∇E / T, one pass over the batch
+    x_new = langevin_move(x, score, step_size, generator=generator)
+    if clamp is not None:
+        x_new = x_new.clamp(*clamp)
     e_new, g_new = energy_and_grad(energy, x_new)
     return SamplerState(x_new, e_new, g_new, state.temperature)
 
 
 def langevin_step(
-    state: SamplerState, energy: Energy, step_size: float | Tensor, *, generator: torch.Generator | None = None
+    state: SamplerState,
+    energy: Energy,
+    step_size: float | Tensor,
+    *,
+    clamp: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[SamplerState, dict]:
     r"""One ULA step for every chain: :math:`x' = x - \frac{\varepsilon}{2T}\nabla E(x) + \sqrt{\varepsilon} z`.
 
@@ -65,6 +111,9 @@ def langevin_step(
     energy : callable ``(n_chains, *event_shape) -> (n_chains,)``
     step_size : float or Tensor of shape (n_chains,)
         ε.
+    clamp : (low, high), optional
+        Clip every new position to this box (images kept in their pixel range); the energy and
+        its gradient are then evaluated at the clipped point.
     generator : torch.Generator, optional
 
     Returns
@@ -74,7 +123,7 @@ def langevin_step(
     info : dict
         ``"divergent"``: Tensor (n_chains,) bool, the new position or energy is not finite.
     """
-    new = _langevin_proposal(state, energy, step_size, generator)
+    new = _langevin_proposal(state, energy, step_size, generator, clamp)
     divergent = ~(torch.isfinite(new.energy) & torch.isfinite(new.position).flatten(1).all(1))
     return new, {"divergent": divergent}
 
@@ -109,6 +158,7 @@ def mala_step(
     state : SamplerState
     energy : callable ``(n_chains, *event_shape) -> (n_chains,)``
     step_size : float or Tensor of shape (n_chains,)
+        ε of the Langevin proposal.
     generator : torch.Generator, optional
 
     Returns
@@ -129,6 +179,9 @@ def langevin(
     step_size: float,
     *,
     temperature: float = 1.0,
+    keep: str = "all",
+    clamp: tuple[float, float] | None = None,
+    on_divergence: str = "count",
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> tuple[Tensor, dict]:
@@ -149,24 +202,36 @@ def langevin(
     x0 : Tensor of shape (n_chains, *event_shape)
         One starting point per chain; the chains move together as one tensor.
     n_steps : int
-        Number of steps, ≥ 1; every step is recorded.
+        Number of steps, ≥ 1 (≥ 0 with ``keep="last"``).
     step_size : float
         ε > 0.
     temperature : float
         T > 0.
+    keep : {"all", "last"}
+        ``"all"`` records every step; ``"last"`` keeps only the final positions (the negatives of
+        contrastive divergence, SGLD's output), with no path allocated.
+    clamp : (low, high), optional
+        Clip the chains to this box after every step (see :func:`langevin_step`).
+    on_divergence : {"count", "raise"}
+        ``"count"`` keeps a non-finite chain and counts it in ``info["divergences"]``; ``"raise"``
+        raises :class:`~ebmlib._validation.NonFiniteError` at the end instead (for callers that
+        train on the samples: contrastive divergence, SGLD negatives).
     generator : torch.Generator, optional
-        Same seed, same samples.
+        On the device of ``x0``. Same seed, same samples.
     progress : bool
         Show a progress bar.
 
     Returns
     -------
-    samples : Tensor of shape (n_chains, n_steps, *event_shape)
-        In the dtype and on the device of ``x0``; ``x0`` itself is not included.
+    samples : Tensor of shape (n_chains, n_steps, *event_shape), or (n_chains, *event_shape) with ``keep="last"``
+        In the dtype and on the device of ``x0``; ``x0`` itself is not included (with
+        ``keep="last"`` and ``n_steps = 0``, a copy of ``x0``).
     info : dict
         ``"divergences"``: Tensor (n_chains,) int64, the number of steps whose position or energy
-        was not finite (kept, never hidden); ``"n_gradient_evaluations"``: int per chain
-        (``n_steps + 1``, the start included).
+        was not finite (kept, never hidden; with ``keep="last"`` the last step's energy is not
+        evaluated, only its position); ``"n_gradient_evaluations"``: int per chain
+        (``n_steps + 1``, the start included; ``n_steps`` with ``keep="last"``, whose last move
+        needs no gradient at its end).
 
     Examples
     --------
@@ -177,14 +242,40 @@ def langevin(
     >>> samples.shape
     torch.Size([100, 50, 2])
     """
-    x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    if keep not in ("all", "last"):
+        raise ValueError(f'keep must be "all" or "last", got {keep!r}')
+    if on_divergence not in ("count", "raise"):
+        raise ValueError(f'on_divergence must be "count" or "raise", got {on_divergence!r}')
+    x0, n_steps, step_size, temperature = check_sampler_args(
+        x0, n_steps, step_size, temperature, min_steps=0 if keep == "last" else 1
+    )
+    check_generator(generator, x0.device)
+    clamp = check_clamp(clamp)
     state = init_state(energy, x0, temperature)
 
     def step(s):
-        return langevin_step(s, energy, step_size, generator=generator)
+        return langevin_step(s, energy, step_size, clamp=clamp, generator=generator)
 
-    samples, _, divergences, _ = run_chain(step, state, n_steps, metropolis=False, progress=progress)
-    return samples, {"divergences": divergences, "n_gradient_evaluations": n_steps + 1}
+    if keep == "all":
+        samples, _, divergences, state = run_chain(step, state, n_steps, metropolis=False, progress=progress)
+        n_gradients = n_steps + 1
+    else:  # the last move needs no gradient at its end: n_steps - 1 full steps, then the move alone
+        _, _, divergences, state = run_chain(step, state, max(n_steps - 1, 0), metropolis=False, progress=progress,
+                                             record=False)  # fmt: skip
+        samples = state.position.clone()
+        if n_steps:
+            x = state.position
+            score = state.grad * (-1.0 / per_chain(state.temperature, x))
+            samples = langevin_move(x, score, step_size, generator=generator)
+            samples = samples if clamp is None else samples.clamp(*clamp)
+            divergences += ~torch.isfinite(samples).flatten(1).all(1)
+        n_gradients = max(n_steps, 1)
+    if on_divergence == "raise" and bool((divergences > 0).any()):
+        n_bad = int((divergences > 0).sum())
+        raise NonFiniteError(
+            f"{n_bad} Langevin chain(s) diverged (a non-finite position or energy); lower step_size (got {step_size})"
+        )
+    return samples, {"divergences": divergences, "n_gradient_evaluations": n_gradients}
 
 
 def mala(
@@ -218,6 +309,7 @@ def mala(
         ``"n_gradient_evaluations"`` int per chain (``n_steps + 1``).
     """
     x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    check_generator(generator, x0.device)
     state = init_state(energy, x0, temperature)
 
     def step(s):

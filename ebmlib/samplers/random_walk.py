@@ -27,7 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib.samplers.state import Energy, SamplerState, check_sampler_args, energy_only, init_state, per_chain, run_chain
+from ebmlib._validation import Energy, check_generator
+from ebmlib.samplers.state import SamplerState, check_sampler_args, energy_only, init_state, per_chain, run_chain
 
 
 def metropolis_hastings(state: SamplerState, proposal: SamplerState, log_ratio: Tensor, generator) -> tuple[SamplerState, dict]:
@@ -74,7 +75,7 @@ def metropolis_log_acceptance(state: SamplerState, proposal: SamplerState) -> Te
 
 
 def metropolis_step(
-    state: SamplerState, energy: Energy, step_size: float | Tensor, *, generator: torch.Generator | None = None
+    state: SamplerState, energy: Energy, proposal_scale: float | Tensor, *, generator: torch.Generator | None = None
 ) -> tuple[SamplerState, dict]:
     r"""One random-walk Metropolis step for every chain: propose :math:`x + \sigma z`, accept or reject.
 
@@ -83,8 +84,8 @@ def metropolis_step(
     state : SamplerState
         Its ``grad`` may be ``None`` (``init_state(..., grad=False)``); it is not used.
     energy : callable ``(n_chains, *event_shape) -> (n_chains,)``
-    step_size : float or Tensor of shape (n_chains,)
-        σ, the standard deviation of the Gaussian proposal.
+    proposal_scale : float or Tensor of shape (n_chains,)
+        σ, the standard deviation of the Gaussian proposal (not a step size: no dynamics is discretised).
     generator : torch.Generator, optional
 
     Returns
@@ -95,7 +96,7 @@ def metropolis_step(
     """
     x = state.position  # (n_chains, *event_shape)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    x_new = x + per_chain(step_size, x) * noise
+    x_new = x + per_chain(proposal_scale, x) * noise
     proposal = SamplerState(x_new, energy_only(energy, x_new), None, state.temperature)
     state = state._replace(grad=None)
     return metropolis_hastings(state, proposal, metropolis_log_acceptance(state, proposal), generator)
@@ -105,7 +106,7 @@ def metropolis(
     energy: Energy,
     x0: Tensor,
     n_steps: int,
-    step_size: float,
+    proposal_scale: float,
     *,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
@@ -113,14 +114,14 @@ def metropolis(
 ) -> tuple[Tensor, dict]:
     r"""Run random-walk Metropolis on a batch of chains.
 
-    Proposal :math:`x' = x + \sigma z` with σ = ``step_size``; acceptance
+    Proposal :math:`x' = x + \sigma z` with σ = ``proposal_scale``; acceptance
     :math:`\min(1, e^{-(E(x') - E(x))/T})`. One energy evaluation and no gradient per step.
 
     Parameters
     ----------
     energy, x0, n_steps, temperature, generator, progress
         As in :func:`~ebmlib.samplers.langevin`.
-    step_size : float
+    proposal_scale : float
         σ > 0, the proposal's standard deviation.
 
     Returns
@@ -131,11 +132,14 @@ def metropolis(
         ``"divergences"`` (n_chains,) int64, ``"n_gradient_evaluations"`` = 0,
         ``"n_energy_evaluations"`` = ``n_steps + 1`` per chain.
     """
-    x0, n_steps, step_size, temperature = check_sampler_args(x0, n_steps, step_size, temperature)
+    x0, n_steps, proposal_scale, temperature = check_sampler_args(
+        x0, n_steps, proposal_scale, temperature, step_name="proposal_scale"
+    )
+    check_generator(generator, x0.device)
     state = init_state(energy, x0, temperature, grad=False)
 
     def step(s):
-        return metropolis_step(s, energy, step_size, generator=generator)
+        return metropolis_step(s, energy, proposal_scale, generator=generator)
 
     samples, accepted, divergences, _ = run_chain(step, state, n_steps, metropolis=True, progress=progress)
     info = {

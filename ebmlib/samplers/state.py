@@ -20,9 +20,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_positive, check_temperature
-
-Energy = Callable[[Tensor], Tensor]
+from ebmlib._validation import (
+    Energy,
+    as_tensor,
+    check_energy_values,
+    check_finite,
+    check_int,
+    check_positive,
+    check_temperature,
+)
 
 
 class SamplerState(NamedTuple):
@@ -100,24 +106,22 @@ def init_state(energy: Energy, x: Tensor, temperature: float | Tensor = 1.0, *, 
     Raises
     ------
     ValueError
-        If the energy does not return shape ``(n_chains,)`` or is not finite at ``x``.
+        If the energy does not return shape ``(n_chains,)``; a :class:`NonFiniteError` (a ValueError)
+        if it is not finite at ``x``.
     """
     x = x.detach()
     if grad:
         e, g = energy_and_grad(energy, x)
     else:
         e, g = energy_only(energy, x), None
-    if not isinstance(e, Tensor) or e.shape != (x.shape[0],):
-        shape = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
-        raise ValueError(f"energy must map x of shape (n_chains, *event) to shape ({x.shape[0]},), got {shape}")
-    if not torch.isfinite(e).all():
-        n_bad = int((~torch.isfinite(e)).sum())
-        raise ValueError(f"energy(x0) must be finite at every starting point, got {n_bad} non-finite value(s)")
+    check_energy_values(e, x, "energy", " at x0, the chains' starting points")
     return SamplerState(x, e, g, temperature)
 
 
-def check_sampler_args(x0, n_steps, step_size, temperature) -> tuple[Tensor, int, float, float]:
-    """Validate the arguments every sampler shares, at the door, once."""
+def check_sampler_args(
+    x0, n_steps, step_size, temperature, *, min_steps: int = 1, step_name: str = "step_size"
+) -> tuple[Tensor, int, float, float]:
+    """Validate the arguments every sampler shares, at the door, once: x0, n_steps, the step ε (or σ) and T."""
     x0 = as_tensor(x0, "x0")
     if x0.ndim < 2:
         raise ValueError(
@@ -126,28 +130,43 @@ def check_sampler_args(x0, n_steps, step_size, temperature) -> tuple[Tensor, int
     if x0.shape[0] == 0:
         raise ValueError(f"x0 must hold at least one chain, got shape {tuple(x0.shape)}")
     check_finite(x0, "x0")
-    n_steps = check_int(n_steps, "n_steps", minimum=1)
-    step_size = check_positive(step_size, "step_size")
+    n_steps = check_int(n_steps, "n_steps", minimum=min_steps)
+    step_size = check_positive(step_size, step_name)
     temperature = check_temperature(temperature, "temperature")
     return x0, n_steps, step_size, temperature
 
 
-def run_chain(step: Callable, state: SamplerState, n_steps: int, *, metropolis: bool, progress: bool = False):
-    """Apply ``step(state) -> (state, info)`` ``n_steps`` times and record every position.
+def check_clamp(clamp) -> tuple[float, float] | None:
+    """None, or a box ``(low, high)`` with ``low < high`` as two floats."""
+    if clamp is None:
+        return None
+    try:
+        low, high = (float(c) for c in clamp)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"clamp must be None or a pair (low, high), got {clamp!r}") from err
+    if not low < high:
+        raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
+    return low, high
+
+
+def run_chain(
+    step: Callable, state: SamplerState, n_steps: int, *, metropolis: bool, progress: bool = False, record: bool = True
+):
+    """Apply ``step(state) -> (state, info)`` ``n_steps`` times and record every position (unless ``record`` is False).
 
     The samples tensor and the per-step ``accepted`` flags are allocated once; the loop holds
     no ``.item()`` so a GPU never waits on the host.
 
     Returns
     -------
-    samples : Tensor of shape (n_chains, n_steps, *event_shape)
+    samples : Tensor of shape (n_chains, n_steps, *event_shape), or None when ``record`` is False
     accepted : Tensor of shape (n_chains, n_steps), bool, or None when ``metropolis`` is False
     divergences : Tensor of shape (n_chains,), int64
     state : SamplerState, the last one
     """
     x = state.position
     n_chains = x.shape[0]
-    samples = x.new_empty((n_chains, n_steps, *x.shape[1:]))  # (n_chains, n_steps, *event_shape)
+    samples = x.new_empty((n_chains, n_steps, *x.shape[1:])) if record else None  # (n_chains, n_steps, *event_shape)
     accepted = torch.empty((n_chains, n_steps), dtype=torch.bool, device=x.device) if metropolis else None
     divergences = torch.zeros(n_chains, dtype=torch.int64, device=x.device)
     steps = range(n_steps)
@@ -157,7 +176,8 @@ def run_chain(step: Callable, state: SamplerState, n_steps: int, *, metropolis: 
         steps = trange(n_steps)
     for t in steps:
         state, info = step(state)
-        samples[:, t] = state.position
+        if record:
+            samples[:, t] = state.position
         divergences += info["divergent"]
         if metropolis:
             accepted[:, t] = info["accepted"]

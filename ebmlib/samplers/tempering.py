@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive, check_positive_tensor
+from ebmlib._validation import Energy, check_generator, check_int, check_positive, check_positive_tensor
 from ebmlib.samplers.langevin_family import mala_step
-from ebmlib.samplers.state import Energy, SamplerState, check_sampler_args, init_state
+from ebmlib.samplers.state import SamplerState, check_sampler_args, init_state
 
 
 def swap_step(
@@ -124,6 +124,7 @@ def parallel_tempering(
         (``n_temperatures * (n_steps * n_local_steps + 1)``).
     """
     x0, n_steps, _, _ = check_sampler_args(x0, n_steps, 1.0, 1.0)
+    check_generator(generator, x0.device)
     n_local_steps = check_int(n_local_steps, "n_local_steps", minimum=1)
     temps = check_positive_tensor(temperatures, "temperatures")
     if temps.ndim != 1:

@@ -39,7 +39,6 @@ from ebmlib.score.guidance import (
 )
 from ebmlib.score.models import NoiseConditionalEnergy, NoiseConditionalScore
 from ebmlib.score.objectives import dsm_loss, dsm_target, geometric_noise_schedule, multilevel_dsm_loss, train_score_model
-from ebmlib.score._noise import check_noise_schedule
 
 __all__ = [
     "MixtureClassifier",
@@ -47,7 +46,6 @@ __all__ = [
     "NoiseConditionalEnergy",
     "NoiseConditionalScore",
     "annealed_langevin",
-    "check_noise_schedule",
     "classifier_log_prob_grad",
     "classifier_loss",
     "dsm_loss",

@@ -6,6 +6,7 @@ At level i of the schedule :math:`\sigma_1 > \dots > \sigma_L`, run T unadjusted
 .. math:: x \leftarrow x + \frac{\alpha_i}{2}\, s(x, \sigma_i) + \sqrt{\alpha_i}\, z,
           \qquad z \sim \mathcal N(0, I),
 
+(the library's one Langevin move, :func:`ebmlib.samplers.langevin_move`, with a learned score),
 and hand the chains to the next, smaller level (Song and Ermon 2019, Algorithm 1). Coarse levels
 mix fast and spread the chains over the modes in proportion to their mass; fine levels sharpen
 them. Scaling the step with :math:`\sigma_i^2` keeps the signal-to-noise ratio of every step the
@@ -28,18 +29,13 @@ Introduced in notebook 08_score_models_and_diffusion.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.score._noise import check_noise_schedule, check_x, sigma_column
+from ebmlib._validation import Score, check_generator, check_int, check_noise_schedule, check_positive, check_x, sigma_column
+from ebmlib.samplers import langevin_move
 
 __all__ = ["annealed_langevin", "tweedie_denoise"]
-
-Score = Callable[[Tensor, Tensor], Tensor]
 
 
 def tweedie_denoise(score: Score, x: Tensor, sigma) -> Tensor:
@@ -99,6 +95,7 @@ def annealed_langevin(
         if ``return_trajectory``.
     """
     x = check_x(x0, "x0").detach().clone()
+    check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     n_steps = check_int(n_steps_per_level, "n_steps_per_level")
     eps = check_positive(step_size, "step_size")
@@ -117,8 +114,7 @@ def annealed_langevin(
             sigma = sigmas[i].expand(n_chains)  # (n_chains,)
             alpha = float(step_sizes[i])
             for _ in range(n_steps):
-                z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-                x = x + 0.5 * alpha * score(x, sigma) + math.sqrt(alpha) * z  # (n_chains, d)
+                x = langevin_move(x, score(x, sigma), alpha, generator=generator)  # (n_chains, d)
                 divergences += (~torch.isfinite(x).all(1)).long()
                 if return_trajectory:
                     trajectory.append(x)

@@ -22,7 +22,10 @@ For VE, between levels :math:`\sigma_i > \sigma_{i+1}`,
 
 .. math:: x \leftarrow x + (\sigma_i^2 - \sigma_{i+1}^2)\, s(x, \sigma_i) + \sqrt{\sigma_i^2 - \sigma_{i+1}^2}\; z,
 
-the Euler–Maruyama step of the reverse-time SDE (:func:`reverse_diffusion`).
+the Euler–Maruyama step of the reverse-time SDE (:func:`reverse_diffusion`). It is not a Langevin
+step: its drift :math:`\Delta\sigma^2 s` is twice the :math:`\frac{\varepsilon}{2} s` of a Langevin step
+with the same noise :math:`\varepsilon = \Delta\sigma^2`, because it transports the chains from one level
+to the next rather than sampling one level, so it cannot call :func:`ebmlib.samplers.langevin_move`.
 
 References
 ----------
@@ -37,14 +40,12 @@ Introduced in notebook 08_score_models_and_diffusion.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_int, check_ndim, check_nonempty
+from ebmlib._validation import check_generator, as_tensor, check_finite, check_int, check_ndim, check_noise_schedule, check_nonempty, check_x, sigma_column
 from ebmlib.energies import GaussianMixture
-from ebmlib.score._noise import check_noise_schedule, check_x, sigma_column
 
 __all__ = [
     "ve_forward",
@@ -57,12 +58,11 @@ __all__ = [
     "reverse_diffusion",
 ]
 
-Score = Callable[[Tensor, Tensor], Tensor]
-
 
 def _noise(x: Tensor, noise, generator) -> Tensor:
     """The given standard normal draws (checked against x's shape), or fresh ones."""
     if noise is None:
+        check_generator(generator, x.device)
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     noise = check_x(noise, "noise").to(x)
     if noise.shape != x.shape:
@@ -190,6 +190,7 @@ def reverse_diffusion(
     info : dict with ``"divergences"`` (n_chains,) and, if asked, ``"trajectory"``.
     """
     x = check_x(x0, "x0").detach().clone()
+    check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     n_chains = x.shape[0]
     trajectory = [x.clone()] if return_trajectory else None

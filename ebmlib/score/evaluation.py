@@ -19,9 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int
+from ebmlib._validation import check_int, check_x
 from ebmlib.energies import GaussianMixture
-from ebmlib.score._noise import check_x
 
 __all__ = ["mode_weights", "score_error"]
 

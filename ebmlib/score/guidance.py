@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from torch import Tensor, nn
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.score._adam import Adam
+from ebmlib._validation import Score, check_generator, check_int, check_labels, check_noise_schedule, check_x, sigma_column
 from ebmlib.energies import GaussianMixture
-from ebmlib.score._noise import check_noise_schedule, check_x, sigma_column
-from ebmlib.score.models import _features, _mlp
+from ebmlib.nets import mlp
+from ebmlib.score.models import noise_features
+from ebmlib.training import fit
 
 __all__ = [
     "NoiseConditionalClassifier",
@@ -51,22 +51,6 @@ __all__ = [
     "guided_score",
 ]
 
-Score = Callable[[Tensor, Tensor], Tensor]
-
-
-def check_labels(labels, n_classes: int, n: int | None = None, name: str = "labels") -> Tensor:
-    """Integer class labels in [0, n_classes): an int, or a tensor of shape (n,)."""
-    if isinstance(labels, Integral) and not isinstance(labels, bool):
-        labels = torch.tensor(int(labels))
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must be an int or an integer tensor, got {type(labels).__name__}")
-    if labels.ndim > 1 or (labels.ndim == 1 and n is not None and labels.shape[0] != n):
-        raise ValueError(f"{name} must be an int or have shape ({n},), got shape {tuple(labels.shape)}")
-    if labels.numel() and ((labels < 0).any() or (labels >= n_classes).any()):
-        raise ValueError(
-            f"{name} must lie in [0, {n_classes}), got values from {int(labels.min())} to {int(labels.max())}"
-        )
-    return labels
 
 
 class NoiseConditionalClassifier(nn.Module):
@@ -79,22 +63,26 @@ class NoiseConditionalClassifier(nn.Module):
     ----------
     dim : int
     n_classes : int, >= 2.
-    hidden, n_hidden_layers : int
+    hidden, depth : int
+        Width and number of hidden layers (:func:`ebmlib.nets.mlp`).
+    generator : torch.Generator, optional
+        Draws the initial parameters.
 
     Introduced in notebook 08_score_models_and_diffusion.
     """
 
-    def __init__(self, dim: int = 2, n_classes: int = 2, hidden: int = 64, n_hidden_layers: int = 2):
+    def __init__(
+        self, dim: int = 2, n_classes: int = 2, hidden: int = 64, depth: int = 2, *, generator: torch.Generator | None = None
+    ):
         super().__init__()
         self.dim = check_int(dim, "dim")
         self.n_classes = check_int(n_classes, "n_classes", minimum=2)
-        hidden, n_hidden_layers = check_int(hidden, "hidden"), check_int(n_hidden_layers, "n_hidden_layers")
-        self.net = _mlp(self.dim + 1, self.n_classes, hidden, n_hidden_layers)
+        self.net = mlp(self.dim + 1, self.n_classes, hidden, depth, generator=generator)
 
     def forward(self, x: Tensor, sigma) -> Tensor:
         """Logits of shape (n, n_classes) for x (n, d) at noise level sigma (> 0, a number or (n,))."""
         x = check_x(x, finite=False)
-        return self.net(_features(x, sigma_column(sigma, x)))
+        return self.net(noise_features(x, sigma_column(sigma, x)))
 
 
 class MixtureClassifier:
@@ -129,6 +117,7 @@ def classifier_loss(
     x = check_x(x)
     labels = check_labels(labels, classifier.n_classes, x.shape[0])
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
+    generator = check_generator(generator, x.device)
     sigma = sigmas[torch.randint(0, sigmas.numel(), (x.shape[0],), generator=generator, device=x.device)]
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return nn.functional.cross_entropy(classifier(x + sigma.unsqueeze(1) * noise, sigma), labels)
@@ -142,28 +131,29 @@ def train_classifier(
     *,
     n_steps: int,
     batch_size: int = 256,
-    learning_rate: float = 2e-3,
+    lr: float = 2e-3,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> Tensor:
-    """Fit a noise-conditional classifier by Adam (constant learning rate) on :func:`classifier_loss`.
+    """Fit a noise-conditional classifier on :func:`classifier_loss` through :func:`ebmlib.training.fit`.
 
-    Returns the losses, shape (n_steps,).
+    Adam at a constant learning rate ``lr``; ``generator`` draws the minibatches, the levels and the
+    noise. Returns the losses, shape (n_steps,).
     """
     data = check_x(data, "data")
     labels = check_labels(labels, classifier.n_classes, data.shape[0])
-    n_steps, batch_size = check_int(n_steps, "n_steps"), check_int(batch_size, "batch_size")
-    optimizer = Adam(classifier.parameters(), check_positive(learning_rate, "learning_rate"))
-    losses = torch.empty(n_steps)
+    sigmas = check_noise_schedule(sigmas)
+    generator = check_generator(generator, data.device)
+
+    def loss_fn(model, batch):
+        x, y = batch
+        return classifier_loss(model, x, y, sigmas, generator=generator)
+
     classifier.train()
-    for step in range(n_steps):
-        index = torch.randint(0, data.shape[0], (batch_size,), generator=generator, device=data.device)
-        loss = classifier_loss(classifier, data[index], labels[index], sigmas, generator=generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses[step] = loss.detach()
+    history = fit(classifier, loss_fn, (data, labels), n_steps, batch_size, lr, generator=generator,
+                  progress=progress, desc="noisy classifier")  # fmt: skip
     classifier.eval()
-    return losses
+    return torch.tensor(history["loss"])
 
 
 def classifier_log_prob_grad(classifier: Callable, x: Tensor, labels, sigma) -> Tensor:

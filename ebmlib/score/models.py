@@ -38,24 +38,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ebmlib._validation import check_int
-from ebmlib.score._noise import check_x, sigma_column
+from ebmlib._validation import check_int, check_x, sigma_column
+from ebmlib.nets import mlp
 
-__all__ = ["NoiseConditionalScore", "NoiseConditionalEnergy"]
-
-
-def _mlp(n_inputs: int, n_outputs: int, hidden: int, n_hidden_layers: int) -> nn.Sequential:
-    """Linear -> SiLU, ``n_hidden_layers`` times, then a linear read-out."""
-    layers: list[nn.Module] = []
-    width = n_inputs
-    for _ in range(n_hidden_layers):
-        layers += [nn.Linear(width, hidden), nn.SiLU()]
-        width = hidden
-    layers.append(nn.Linear(width, n_outputs))
-    return nn.Sequential(*layers)
+__all__ = ["NoiseConditionalScore", "NoiseConditionalEnergy", "noise_features"]
 
 
-def _features(x: Tensor, sigma: Tensor) -> Tensor:
+def noise_features(x: Tensor, sigma: Tensor) -> Tensor:
     """Network input ``(x / sqrt(1 + sigma^2), log sigma)`` of shape (n, d + 1); sigma is (n, 1)."""
     return torch.cat([x / torch.sqrt(1 + sigma**2), sigma.log()], dim=1)
 
@@ -69,8 +58,10 @@ class NoiseConditionalScore(nn.Module):
         Data dimension d (2 in the course).
     hidden : int
         Width of the hidden layers.
-    n_hidden_layers : int
-        Number of hidden SiLU layers.
+    depth : int
+        Number of hidden SiLU layers (:func:`ebmlib.nets.mlp`).
+    generator : torch.Generator, optional
+        Draws the initial parameters.
 
     Examples
     --------
@@ -81,17 +72,16 @@ class NoiseConditionalScore(nn.Module):
     Introduced in notebook 08_score_models_and_diffusion.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 128, n_hidden_layers: int = 3):
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, *, generator: torch.Generator | None = None):
         super().__init__()
         self.dim = check_int(dim, "dim")
-        hidden, n_hidden_layers = check_int(hidden, "hidden"), check_int(n_hidden_layers, "n_hidden_layers")
-        self.net = _mlp(self.dim + 1, self.dim, hidden, n_hidden_layers)
+        self.net = mlp(self.dim + 1, self.dim, hidden, depth, generator=generator)
 
     def forward(self, x: Tensor, sigma) -> Tensor:
         """Score estimate of shape (n, d) for x of shape (n, d) at noise level sigma (> 0, a number or (n,))."""
         x = check_x(x, finite=False)
         sigma = sigma_column(sigma, x)  # (n, 1)
-        return self.net(_features(x, sigma)) / sigma
+        return self.net(noise_features(x, sigma)) / sigma
 
     def score(self, x: Tensor, sigma) -> Tensor:
         r""":math:`s_\theta(x, \sigma)`, shape (n, d): the same as calling the model."""
@@ -107,22 +97,21 @@ class NoiseConditionalEnergy(nn.Module):
 
     Parameters
     ----------
-    dim, hidden, n_hidden_layers : as for :class:`NoiseConditionalScore`.
+    dim, hidden, depth, generator : as for :class:`NoiseConditionalScore`.
 
     Introduced in notebook 08_score_models_and_diffusion.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 128, n_hidden_layers: int = 3):
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, *, generator: torch.Generator | None = None):
         super().__init__()
         self.dim = check_int(dim, "dim")
-        hidden, n_hidden_layers = check_int(hidden, "hidden"), check_int(n_hidden_layers, "n_hidden_layers")
-        self.net = _mlp(self.dim + 1, 1, hidden, n_hidden_layers)
+        self.net = mlp(self.dim + 1, 1, hidden, depth, generator=generator)
 
     def forward(self, x: Tensor, sigma) -> Tensor:
         """Energy of shape (n,) for x of shape (n, d) at noise level sigma (> 0, a number or (n,))."""
         x = check_x(x, finite=False)
         sigma = sigma_column(sigma, x)  # (n, 1)
-        return (self.net(_features(x, sigma)) / sigma).squeeze(1)
+        return (self.net(noise_features(x, sigma)) / sigma).squeeze(1)
 
     def score(self, x: Tensor, sigma) -> Tensor:
         r"""Score :math:`-\nabla_x E_\theta(x, \sigma)` of shape (n, d).

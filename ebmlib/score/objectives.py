@@ -1,4 +1,8 @@
-r"""Denoising score matching over many noise levels, on a geometric schedule, and a training loop.
+r"""Denoising score matching over many noise levels, on a geometric schedule, and its training.
+
+The loss at given levels is :func:`ebmlib.losses.dsm_loss`, the library's one denoising score
+matching (re-exported here as ``ebmlib.score.dsm_loss``); the training runs through
+:func:`ebmlib.training.fit`, the one training loop.
 
 Adding noise :math:`\tilde x = x + \sigma z`, :math:`z \sim \mathcal N(0, I)`, to data
 :math:`x \sim p` gives samples of :math:`p_\sigma = p * \mathcal N(0, \sigma^2 I)`. Vincent (2011)
@@ -34,18 +38,16 @@ Introduced in notebook 08_score_models_and_diffusion.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_int, check_positive
-from ebmlib.score._adam import Adam, cosine_learning_rate
-from ebmlib.score._noise import check_noise_schedule, check_x, sigma_column
+from ebmlib._validation import Score, check_generator, check_int, check_noise_schedule, check_positive, check_x, sigma_column
+from ebmlib.losses import dsm_loss
+from ebmlib.training import fit
 
 __all__ = ["geometric_noise_schedule", "dsm_target", "dsm_loss", "multilevel_dsm_loss", "train_score_model"]
 
-Score = Callable[[Tensor, Tensor], Tensor]
 
 
 def geometric_noise_schedule(sigma_max: float, sigma_min: float, n_levels: int) -> Tensor:
@@ -86,44 +88,6 @@ def dsm_target(x_noisy: Tensor, x: Tensor, sigma) -> Tensor:
     return -(x_noisy - x) / sigma_column(sigma, x) ** 2
 
 
-def dsm_loss(score: Score, x: Tensor, sigma, noise: Tensor, *, reduction: str = "mean") -> Tensor:
-    r"""Denoising score matching at given noise levels and noise, weighted by :math:`\sigma^2`.
-
-    .. math:: \tfrac12\,\sigma^2 \big\| s(\tilde x, \sigma) + (\tilde x - x)/\sigma^2 \big\|^2,
-              \qquad \tilde x = x + \sigma z,
-
-    averaged over the batch (``reduction="mean"``) or one value per point (``reduction="none"``).
-
-    Parameters
-    ----------
-    score : callable ``(x, sigma) -> (n, d)``
-        For example ``model.score`` or ``GaussianMixture.score``; sigma is passed as a tensor (n,).
-    x : Tensor of shape (n, d)
-        Clean data.
-    sigma : float or Tensor of shape (n,)
-        Noise level of each point, > 0.
-    noise : Tensor of shape (n, d)
-        Standard normal draws z.
-
-    Returns
-    -------
-    Tensor of shape () or (n,).
-    """
-    x = check_x(x)
-    noise = check_x(noise, "noise")
-    if noise.shape != x.shape:
-        raise ValueError(f"noise must have the shape of x, {tuple(x.shape)}; got {tuple(noise.shape)}")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
-    sigma = sigma_column(sigma, x)  # (n, 1)
-    x_noisy = x + sigma * noise
-    # σ² · ½‖s + (x̃ − x)/σ²‖² = ½‖σ s + z‖²
-    per_point = 0.5 * (sigma * score(x_noisy, sigma.squeeze(1)) + noise).square().sum(1)  # (n,)
-    if not torch.isfinite(per_point).all():
-        raise ValueError("score returned non-finite values: the loss is not finite")
-    return per_point.mean() if reduction == "mean" else per_point
-
-
 def multilevel_dsm_loss(
     score: Score, x: Tensor, sigmas, *, generator: torch.Generator | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -146,6 +110,7 @@ def multilevel_dsm_loss(
     Tensor of shape () or (n,).
     """
     x = check_x(x)
+    generator = check_generator(generator, x.device)
     sigmas = check_noise_schedule(sigmas).to(dtype=x.dtype, device=x.device)
     levels = torch.randint(0, sigmas.numel(), (x.shape[0],), generator=generator, device=x.device)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
@@ -159,15 +124,14 @@ def train_score_model(
     *,
     n_steps: int,
     batch_size: int = 256,
-    learning_rate: float = 2e-3,
+    lr: float = 2e-3,
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> Tensor:
-    r"""Fit ``model.score`` by Adam on :func:`multilevel_dsm_loss`, minibatches drawn from ``data``.
+    r"""Fit ``model.score`` on :func:`multilevel_dsm_loss` through :func:`ebmlib.training.fit`.
 
-    The learning rate decays by cosine annealing to 0 over ``n_steps`` (a steadier end point).
-    Adam is the package's own few lines (``ebmlib.score._adam``): ``torch.optim`` would import
-    ``torch._dynamo`` on its first step, seconds of a notebook's minute.
+    Adam with a learning rate that decays by cosine annealing from ``lr`` to 0 over ``n_steps``
+    (``schedule="cosine"``, a steadier end point); minibatches drawn from ``data``.
 
     Parameters
     ----------
@@ -176,9 +140,9 @@ def train_score_model(
     data : Tensor of shape (n_data, d)
     sigmas : Tensor of shape (n_levels,), a decreasing schedule.
     n_steps, batch_size : int
-    learning_rate : float
+    lr : float
     generator : torch.Generator, optional
-        Draws the minibatches, the levels and the noise.
+        Draws the minibatches, the levels and the noise, on the device of ``data``.
     progress : bool
         Show a progress bar (tqdm).
 
@@ -188,22 +152,13 @@ def train_score_model(
     """
     data = check_x(data, "data")
     sigmas = check_noise_schedule(sigmas)
-    n_steps, batch_size = check_int(n_steps, "n_steps"), check_int(batch_size, "batch_size")
-    learning_rate = check_positive(learning_rate, "learning_rate")
-    optimizer = Adam(model.parameters(), learning_rate)
-    losses = torch.empty(n_steps)
-    steps = range(n_steps)
-    if progress:
-        from tqdm.auto import tqdm
+    generator = check_generator(generator, data.device)
 
-        steps = tqdm(steps, desc="denoising score matching")
+    def loss_fn(m, x):
+        return multilevel_dsm_loss(m.score, x, sigmas, generator=generator)
+
     model.train()
-    for step in steps:
-        index = torch.randint(0, data.shape[0], (batch_size,), generator=generator, device=data.device)
-        loss = multilevel_dsm_loss(model.score, data[index], sigmas, generator=generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step(cosine_learning_rate(learning_rate, step, n_steps))
-        losses[step] = loss.detach()
+    history = fit(model, loss_fn, data, n_steps, batch_size, lr, generator=generator, schedule="cosine",
+                  progress=progress, desc="denoising score matching")  # fmt: skip
     model.eval()
-    return losses
+    return torch.tensor(history["loss"])

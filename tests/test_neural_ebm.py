@@ -1,4 +1,4 @@
-"""Tests of ebmlib.ebm_training: the regularised loss, buffer negatives, a short 2-D run, the clean stop on NaN."""
+"""Tests of ebmlib.training.neural_ebm: the regularised loss, buffer negatives, a short 2-D run, the clean stop on NaN."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ebmlib.buffer import ReplayBuffer, uniform_init
-from ebmlib.ebm_training import energy_loss, persistent_sgld, train_ebm
-from ebmlib.training import fit
+from ebmlib.losses import contrastive_loss
+from ebmlib.training import ReplayBuffer, fit, persistent_sgld, train_ebm, uniform_init
 from ebmlib.energies import GaussianMixture
 from ebmlib.nets import MLPEnergy
 
@@ -30,7 +29,12 @@ class Quadratic(nn.Module):
         return e
 
 
-def test_energy_loss_is_positive_minus_negative_phase_plus_the_penalty():
+def energy_loss(e_pos, e_neg, alpha=0.0):
+    """The contrastive loss of given energies: the energy x -> x[:, 0] evaluated at them."""
+    return contrastive_loss(lambda x: x[:, 0], e_pos[:, None], e_neg[:, None], regularization=alpha)
+
+
+def test_contrastive_loss_is_positive_minus_negative_phase_plus_the_penalty():
     e_pos, e_neg = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 1.0])
     # means -1/6 and 2; mean squares 5.25/3 = 1.75 and 5
     assert float(energy_loss(e_pos, e_neg)) == pytest.approx(-1 / 6 - 2)
@@ -41,9 +45,11 @@ def test_energy_penalty_fixes_the_energies_at_minus_and_plus_one_over_twice_alph
     # For free energy values, (e⁺ - e⁻) + α(e⁺² + e⁻²) is smallest at e⁺ = -1/(2α), e⁻ = +1/(2α).
     alpha = 0.25
     e = torch.zeros(2, dtype=torch.float64)
+    x_pos, x_neg = torch.zeros(1, 1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)  # state 0 and state 1
     for _ in range(200):  # gradient descent; the loss is a convex quadratic
         e.requires_grad_(True)
-        (grad,) = torch.autograd.grad(energy_loss(e[:1], e[1:], alpha), e)
+        loss = contrastive_loss(lambda x: e[x[:, 0].long()], x_pos, x_neg, regularization=alpha)  # E(state k) = e_k
+        (grad,) = torch.autograd.grad(loss, e)
         e = (e - 0.5 * grad).detach()
     torch.testing.assert_close(e, torch.tensor([-2.0, 2.0], dtype=torch.float64))
 
@@ -67,14 +73,13 @@ def test_persistent_sgld_writes_the_moved_negatives_back_into_the_drawn_rows():
 
 
 def test_a_short_run_on_four_gaussians_puts_data_below_the_rest_of_the_box():
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     means = torch.tensor([[1.5, 1.5], [-1.5, 1.5], [-1.5, -1.5], [1.5, -1.5]])
     data = GaussianMixture(means, 0.3).sample(1000, generator=g)
-    energy = MLPEnergy(2, 32, 2)
+    energy = MLPEnergy(2, 32, 2, generator=torch.Generator().manual_seed(0))
     buffer = ReplayBuffer(300, uniform_init((2,), -3.5, 3.5), reinit_fraction=0.05, generator=g)
-    history = train_ebm(energy, data, buffer, 200, batch_size=64, lr=5e-3, sgld_steps=5, step_size=0.05,
-                        noise_std=0.05, regularization=0.01, generator=g, progress=False)  # fmt: skip
+    history = train_ebm(energy, data, buffer, 200, batch_size=64, lr=5e-3, sgld_steps=5, drift=0.05,
+                        noise_scale=0.05, regularization=0.01, generator=g, progress=False)  # fmt: skip
     assert history["stopped"] is None and len(history["energy_pos"]) == 200
     with torch.no_grad():
         e_data = energy(data)
@@ -87,8 +92,9 @@ def test_a_short_run_on_four_gaussians_puts_data_below_the_rest_of_the_box():
 
 
 def test_training_stops_cleanly_and_keeps_the_last_good_state_when_energies_become_nan():
-    # Every step calls the energy 5 (SGLD) + 2 (loss) = 7 times; call 40 falls in step 6's SGLD.
-    energy = Quadratic(nan_from_call=40)
+    # Every step calls the energy 1 + 4 (SGLD: the start, then every step but the last, whose move
+    # needs no gradient at its end) + 2 (loss) = 7 times; call 38 falls in step 6's SGLD (calls 36-40).
+    energy = Quadratic(nan_from_call=38)
     g = torch.Generator().manual_seed(2)
     data = torch.randn(100, 2, generator=g) + 1.0
     buffer = ReplayBuffer(64, uniform_init((2,), -3, 3), generator=g)
@@ -103,8 +109,8 @@ def test_training_stops_cleanly_and_keeps_the_last_good_state_when_energies_beco
         record(step, model, history)
         buffer_before_stop["samples"] = buffer.samples.clone()
 
-    with pytest.warns(RuntimeWarning, match="training stopped at step 6: energy returned .* non-finite"):
-        history = train_ebm(energy, data, buffer, 50, batch_size=16, sgld_steps=5, step_size=0.1, noise_std=0.1,
+    with pytest.warns(RuntimeWarning, match="training stopped at step 6: .*Langevin chain.* diverged"):
+        history = train_ebm(energy, data, buffer, 50, batch_size=16, sgld_steps=5, drift=0.1, noise_scale=0.1,
                             lr=0.05, generator=g, progress=False, callback=keep_buffer)  # fmt: skip
     assert history["stopped"].startswith("training stopped at step 6")
     assert len(history["loss"]) == 5
@@ -131,9 +137,8 @@ def test_a_non_finite_loss_stops_the_loop_too():
 
 def test_same_seed_same_run():
     def run():
-        torch.manual_seed(0)
         g = torch.Generator().manual_seed(3)
-        energy = MLPEnergy(2, 8, 1)
+        energy = MLPEnergy(2, 8, 1, generator=torch.Generator().manual_seed(0))
         buffer = ReplayBuffer(40, uniform_init((2,)), generator=g)
         history = train_ebm(energy, torch.randn(50, 2, generator=g), buffer, 5, batch_size=8, sgld_steps=3,
                             generator=g, progress=False)  # fmt: skip

@@ -1,15 +1,12 @@
-r"""Training an energy by minibatch gradient descent, and judging a 2-D energy by exact likelihood.
+r"""The one training loop of the library: minibatches, a loss, an Adam step, a record.
 
-:func:`fit` is the one training loop of the course: draw a minibatch, evaluate a loss
-``loss_fn(model, batch)``, take an Adam step, record the loss. The loss decides the method
-(:mod:`ebmlib.losses` in notebooks 04 and 05; the replay-buffer EBMs and JEM of notebook 07,
-:mod:`ebmlib.ebm_training` and :mod:`ebmlib.jem`, call it too).
+:func:`fit` draws a minibatch, evaluates a loss ``loss_fn(model, batch)``, takes one step of the
+library's Adam (:mod:`ebmlib.training.adam`) and records the loss. The loss decides the method:
+:mod:`ebmlib.losses` in notebooks 04 and 05; the replay-buffer EBMs and JEM of notebook 07
+(:mod:`ebmlib.training.neural_ebm`, :mod:`ebmlib.jem`); the score models and noisy classifiers of
+notebook 08 (:mod:`ebmlib.score`) all train through it.
 
-:func:`exact_log_likelihood` scores a 2-D model the way no training loss can: normalise
-:math:`e^{-E(x)}` on a grid (:func:`ebmlib.partition.log_partition_grid`) and average
-:math:`\log p(x) = -E(x) - \log Z` over held-out data. Different methods, one yardstick.
-
-Introduced in notebook 04_contrastive_divergence (used again in 05).
+Introduced in notebook 04_contrastive_divergence (used again in 05, 07 and 08).
 
 References
 ----------
@@ -26,15 +23,10 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from ebmlib._validation import check_finite, check_generator, check_int, check_positive
-from ebmlib.losses._checks import check_data, evaluate
-from ebmlib.partition import log_partition_grid
+from ebmlib._validation import NonFiniteError, check_data, check_finite, check_generator, check_int, check_positive
+from ebmlib.training.adam import Adam, cosine_lr
 
-__all__ = ["NonFiniteError", "fit", "exact_log_likelihood"]
-
-
-class NonFiniteError(ValueError):
-    """A loss, an energy or a gradient became NaN or infinite during training."""
+__all__ = ["NonFiniteError", "fit"]
 
 
 def _training_data(data) -> tuple[Tensor, ...]:
@@ -58,7 +50,7 @@ def fit(
     *,
     params: Iterable[Tensor] | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool = False,
     callback: Callable[[int, torch.nn.Module, dict], None] | None = None,
     schedule: str | None = None,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -72,9 +64,11 @@ def fit(
 
     .. math:: \theta \leftarrow \theta - \mathrm{lr}\cdot \mathrm{Adam}\big(\nabla_\theta L(\theta; x_{\text{batch}})\big).
 
-    Nothing non-finite is ever stepped on. A ``ValueError`` raised inside ``loss_fn`` (a loss's
-    check, a sampler diverging), a non-finite loss or a non-finite gradient ends training at that
-    step, before the update, in one of two ways (``on_nonfinite``):
+    Nothing non-finite is ever stepped on. A :class:`NonFiniteError` raised inside ``loss_fn`` (an
+    energy or a loss that became NaN, a sampler diverging), a non-finite loss or a non-finite
+    gradient ends training at that step, before the update, in one of two ways (``on_nonfinite``).
+    Any other error (a bug in the loss, a wrong shape) is raised as it is, never turned into a
+    warning.
 
     * ``"raise"``: a ``ValueError`` naming the step; the parameters are those the failing step
       was evaluated at. For the losses of notebooks 04 and 05, where a NaN is a bug to see.
@@ -96,12 +90,13 @@ def fit(
         Number of parameter updates.
     batch_size : int
     lr : float
-        Adam's learning rate.
+        Adam's learning rate (:class:`ebmlib.training.adam.Adam`, the library's one optimiser).
     params : iterable of Tensors, optional
         Parameters to optimise; default the model's parameters that require gradients. Pass
         ``[*energy.parameters(), log_z]`` to learn NCE's log Z too.
     generator : torch.Generator, optional
-        Draws the minibatches; same seed, same run (if the loss uses the same generator too).
+        Draws the minibatches, on the device of ``data``; same seed, same run (if the loss uses the
+        same generator too).
     progress : bool
         Show a ``tqdm.auto`` progress bar (a widget in JupyterLab) with the running loss.
     callback : callable ``(step, model, history) -> None``, optional
@@ -135,7 +130,7 @@ def fit(
     n_steps = check_int(n_steps, "n_steps")
     batch_size = check_int(batch_size, "batch_size")
     lr = check_positive(lr, "lr")
-    generator = check_generator(generator)
+    generator = check_generator(generator, tensors[0].device)
     params = list([p for p in model.parameters() if p.requires_grad] if params is None else params)
     if not params:
         raise ValueError("params must hold at least one tensor to optimise, got none")
@@ -143,8 +138,7 @@ def fit(
         raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
     if on_nonfinite not in ("raise", "stop"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-    optimizer = torch.optim.Adam(params, lr=lr, betas=betas)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_steps) if schedule == "cosine" else None
+    optimizer = Adam(params, lr, betas=betas)
     history: dict = {"loss": [], "stopped": None}
     keep_good_state = on_nonfinite == "stop"
     good_state = copy.deepcopy(model.state_dict()) if keep_good_state else None
@@ -156,10 +150,10 @@ def fit(
 
         steps = bar = tqdm(steps, total=n_steps, desc=desc, leave=False)
     for step in steps:
-        index = torch.randint(n_data, (batch_size,), generator=generator)
+        index = torch.randint(n_data, (batch_size,), generator=generator, device=tensors[0].device)
         batch = tuple(t[index.to(t.device)] for t in tensors)  # each (batch_size, ...)
         batch = batch if len(batch) > 1 else batch[0]
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         try:
             out = loss_fn(model, batch)
             loss, record = out if isinstance(out, tuple) else (out, {})
@@ -170,7 +164,7 @@ def fit(
             loss.backward()
             if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
                 raise NonFiniteError("a gradient of the loss is not finite")
-        except ValueError as err:  # NonFiniteError, or a loss's, a sampler's or an energy's ValueError
+        except NonFiniteError as err:  # only the library's own non-finite error: a bug is never a warning
             message = f"training stopped at step {step}: {err}"
             if not keep_good_state:
                 if bar is not None:
@@ -183,9 +177,7 @@ def fit(
             break
         if keep_good_state:
             good_state = copy.deepcopy(model.state_dict())  # the parameters at which all was finite
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        optimizer.step(cosine_lr(lr, step - 1, n_steps) if schedule == "cosine" else None)
         history["loss"].append(float(loss.detach()))
         for key, value in record.items():
             history.setdefault(key, []).append(float(value))
@@ -196,35 +188,3 @@ def fit(
     if bar is not None:
         bar.close()
     return history
-
-
-def exact_log_likelihood(energy: Callable[[Tensor], Tensor], x: Tensor, bounds, n: int = 200) -> Tensor:
-    r"""Mean exact log-likelihood of 2-D data under :math:`p(x) = e^{-E(x)}/Z`, Z by quadrature.
-
-    .. math:: \frac1N \sum_{i=1}^N \log p(x_i) = \frac1N \sum_{i=1}^N \big(-E(x_i)\big) - \log Z,
-              \qquad \log Z \approx \log \int_{\text{box}} e^{-E(x)}\,dx
-
-    with :math:`\log Z` from :func:`ebmlib.partition.log_partition_grid` on an n × n grid over
-    ``bounds``. The box must hold nearly all the model's mass; mass outside is ignored, which
-    would overstate the likelihood. In nats per point; higher is better.
-
-    Parameters
-    ----------
-    energy : callable ``(m, d) -> (m,)``
-    x : Tensor of shape (N, d)
-        Held-out data, inside the box.
-    bounds : (low, high) or ((x_low, x_high), (y_low, y_high))
-    n : int
-        Grid points per axis.
-
-    Returns
-    -------
-    Tensor of shape (), float64.
-
-    Introduced in notebook 04_contrastive_divergence.
-    """
-    x = check_data(x, "x", like=energy)
-    with torch.no_grad():
-        log_z = log_partition_grid(energy, bounds, n)
-        mean_neg_energy = -evaluate(energy, x).to(torch.float64).mean()
-    return mean_neg_energy - log_z.to(mean_neg_energy.device)

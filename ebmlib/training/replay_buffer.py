@@ -8,7 +8,7 @@ large *buffer* of past negative samples. Each training step
 2. replaces each drawn row, independently with probability :math:`\rho` (``reinit_fraction``,
    typically 0.05), by a fresh draw from the initial distribution (usually uniform noise), so
    that new modes can still be found;
-3. runs a few SGLD steps from these starts (:func:`ebmlib.sgld_sampling.sgld`);
+3. runs a few SGLD steps from these starts (:func:`ebmlib.samplers.sgld`);
 4. writes the moved samples back into the same rows (:meth:`ReplayBuffer.update`).
 
 So each chain advances a few steps whenever it is drawn, and the buffer as a whole is a
@@ -34,29 +34,23 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebmlib._validation import as_tensor, check_finite, check_generator, check_int
+from ebmlib._validation import as_tensor, check_finite, check_fraction, check_generator, check_int
 
-__all__ = ["BufferDraw", "ReplayBuffer", "check_fraction", "uniform_init"]
+__all__ = ["BufferDraw", "ReplayBuffer", "uniform_init"]
 
 Init = Callable[..., Tensor]  # init(n, *, generator=None) -> Tensor of shape (n, *event_shape)
 
 
-def check_fraction(value, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
 
-
-def uniform_init(event_shape, low: float = -1.0, high: float = 1.0, *, dtype: torch.dtype | None = None) -> Init:
+def uniform_init(
+    event_shape, low: float = -1.0, high: float = 1.0, *, dtype: torch.dtype | None = None, device=None
+) -> Init:
     r"""An initial distribution: independent :math:`\mathcal U(\text{low}, \text{high})` entries.
 
     Returns a callable ``init(n, *, generator=None) -> Tensor of shape (n, *event_shape)``, the
     form :class:`ReplayBuffer` expects. JEM uses ``uniform_init((1, 8, 8))`` for images scaled
-    to [−1, 1]; a 2-D toy uses a box a little larger than the data.
+    to [−1, 1]; a 2-D toy uses a box a little larger than the data. The draws are made on
+    ``device`` (the CPU by default), from a generator on that device.
     """
     event_shape = tuple(check_int(k, "event_shape") for k in event_shape)
     low, high = float(low), float(high)
@@ -64,7 +58,8 @@ def uniform_init(event_shape, low: float = -1.0, high: float = 1.0, *, dtype: to
         raise ValueError(f"low and high must be finite with low < high, got low={low}, high={high}")
 
     def init(n: int, *, generator: torch.Generator | None = None) -> Tensor:
-        u = torch.rand((n, *event_shape), generator=generator, dtype=dtype or torch.get_default_dtype())
+        check_generator(generator, device or "cpu")
+        u = torch.rand((n, *event_shape), generator=generator, dtype=dtype or torch.get_default_dtype(), device=device)
         return low + (high - low) * u  # (n, *event_shape)
 
     return init
@@ -159,14 +154,15 @@ class ReplayBuffer:
         ``(x, index, reinitialized)``; unpack it as ``x0, index, fresh = buffer.sample(n)``.
         """
         n = check_int(n, "n")
-        generator = check_generator(generator)
-        index = torch.randint(self.capacity, (n,), generator=generator)  # (n,)
-        reinitialized = torch.rand(n, generator=generator) < self.reinit_fraction  # (n,) bool
-        x = self.samples[index.to(self.samples.device)].clone()  # (n, *event_shape)
+        device = self.samples.device
+        generator = check_generator(generator, device)
+        index = torch.randint(self.capacity, (n,), generator=generator, device=device)  # (n,)
+        reinitialized = torch.rand(n, generator=generator, device=device) < self.reinit_fraction  # (n,) bool
+        x = self.samples[index].clone()  # (n, *event_shape)
         n_fresh = int(reinitialized.sum())
         if n_fresh:
             fresh = self._fresh(n_fresh, generator).to(x)
-            x[reinitialized.to(x.device)] = fresh
+            x[reinitialized] = fresh
         self.n_draws += 1
         return BufferDraw(x, index, reinitialized)
 

@@ -1,4 +1,4 @@
-"""Tests of ebmlib.sgld_sampling: the implied temperature, the Langevin special case, the stationary law."""
+"""Tests of ebmlib.samplers.sgld: the implied temperature, the Langevin special case, the stationary law."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ebmlib.samplers import langevin
-from ebmlib.sgld_sampling import implied_temperature, sgld, sgld_step
+from ebmlib.training import NonFiniteError
+from ebmlib.samplers import implied_temperature, sgld, sgld_step, sgld_to_langevin
 
 
 def quartic(x):
@@ -17,11 +18,11 @@ def quartic(x):
 
 
 @pytest.mark.parametrize(
-    "step_size, noise_std, expected",
+    "drift, noise_scale, expected",
     [(1.0, 0.01, 5e-5), (0.05, math.sqrt(0.1), 1.0), (0.5, 1.0, 1.0), (2.0, 4.0, 4.0), (0.1, 0.0, 0.0)],
 )
-def test_implied_temperature_is_noise_variance_over_twice_the_step(step_size, noise_std, expected):
-    assert implied_temperature(step_size, noise_std) == pytest.approx(expected, rel=1e-12, abs=0.0)
+def test_implied_temperature_is_noise_variance_over_twice_the_drift(drift, noise_scale, expected):
+    assert implied_temperature(drift, noise_scale) == pytest.approx(expected, rel=1e-12, abs=0.0)
 
 
 def test_implied_temperature_broadcasts_over_tensors():
@@ -60,11 +61,17 @@ def test_sgld_step_is_the_update_written_out():
     torch.testing.assert_close(got, x - 0.2 * x + 0.05 * z, rtol=0, atol=1e-15)
 
 
-def test_sgld_without_noise_is_gradient_descent():
-    # on E = ½‖x‖² each step multiplies x by (1 - a): after k steps, (1 - a)^k x0
-    x0 = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
-    got = sgld(lambda v: 0.5 * v.square().sum(1), x0, 7, 0.3, 0.0)
-    torch.testing.assert_close(got, 0.7**7 * x0, rtol=1e-14, atol=0)
+def test_sgld_to_langevin_maps_drift_and_noise_to_step_size_and_temperature():
+    # ε = σ², T = σ²/(2a), so that ε/(2T) = a and √ε = σ
+    step_size, temperature = sgld_to_langevin(0.3, 0.2)
+    assert step_size == pytest.approx(0.04, rel=1e-15) and temperature == pytest.approx(0.04 / 0.6, rel=1e-15)
+    assert step_size / (2 * temperature) == pytest.approx(0.3, rel=1e-15)
+
+
+def test_sgld_without_noise_is_refused_naming_noise_scale():
+    # σ = 0 (gradient descent) is T = 0: no Langevin step at all
+    with pytest.raises(ValueError, match="noise_scale"):
+        sgld(lambda v: 0.5 * v.square().sum(1), torch.ones(1, 2), 7, 0.3, 0.0)
 
 
 def test_sgld_reaches_the_stationary_variance_of_its_linear_recursion():
@@ -93,39 +100,40 @@ def test_sgld_is_reproducible_and_leaves_x0_alone_and_keeps_its_dtype():
 
 def test_clamp_keeps_the_chains_in_the_box():
     x0 = torch.zeros(100, 2)
-    x = sgld(lambda v: -10 * v.sum(1), x0, 5, 1.0, 0.0, clamp=(-1.0, 1.0))  # pushes every chain to +inf
+    x = sgld(lambda v: -10 * v.sum(1), x0, 5, 1.0, 1e-3, clamp=(-1.0, 1.0))  # pushes every chain to +inf
     assert torch.equal(x, torch.ones(100, 2))
 
 
-def test_non_finite_energies_raise_a_value_error_naming_energy():
-    with pytest.raises(ValueError, match="energy.*at x0"):
+def test_non_finite_energies_raise_a_non_finite_error_naming_energy():
+    with pytest.raises(NonFiniteError, match="energy.*x0"):
         sgld(lambda x: torch.log(x[:, 0]), -torch.ones(3, 2), 5, 0.1, 0.1)
-    # E = x⁴ with a huge step: the chains overflow within a few steps
-    with pytest.raises(ValueError, match="energy"):
-        sgld(lambda x: x.pow(4).sum(1), torch.full((3, 1), 2.0), 50, 10.0, 0.0)
+    # E = x⁴ with a huge drift: the chains overflow within a few steps
+    with pytest.raises(NonFiniteError, match="diverged"):
+        sgld(lambda x: x.pow(4).sum(1), torch.full((3, 1), 2.0), 50, 10.0, 1e-3)
 
 
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"step_size": 0.0}, "step_size"),
-        ({"step_size": float("nan")}, "step_size"),
-        ({"noise_std": -0.1}, "noise_std"),
+        ({"drift": 0.0}, "drift"),
+        ({"drift": float("nan")}, "drift"),
+        ({"noise_scale": -0.1}, "noise_scale"),
+        ({"noise_scale": 0.0}, "noise_scale"),
         ({"n_steps": -1}, "n_steps"),
         ({"x0": torch.tensor([[float("nan"), 0.0]])}, "x0"),
         ({"x0": torch.zeros(3)}, "x0"),
     ],
 )
 def test_bad_arguments_raise_a_value_error_naming_them(kwargs, name):
-    args = {"x0": torch.zeros(3, 2), "n_steps": 2, "step_size": 0.1, "noise_std": 0.1} | kwargs
+    args = {"x0": torch.zeros(3, 2), "n_steps": 2, "drift": 0.1, "noise_scale": 0.1} | kwargs
     with pytest.raises(ValueError, match=name):
         sgld(lambda x: x.square().sum(1), **args)
 
 
 def test_implied_temperature_refuses_bad_pairs():
-    with pytest.raises(ValueError, match="step_size"):
+    with pytest.raises(ValueError, match="drift"):
         implied_temperature(0.0, 0.1)
-    with pytest.raises(ValueError, match="noise_std"):
+    with pytest.raises(ValueError, match="noise_scale"):
         implied_temperature(0.1, -1.0)
-    with pytest.raises(ValueError, match="noise_std"):
+    with pytest.raises(ValueError, match="noise_scale"):
         implied_temperature(torch.tensor([0.1]), torch.tensor([-1.0]))

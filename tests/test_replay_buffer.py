@@ -1,4 +1,4 @@
-"""Tests of ebmlib.buffer: the re-initialised fraction, persistence of written samples, resuming from a state."""
+"""Tests of ebmlib.training.replay_buffer: the re-initialised fraction, persistence of written samples, resuming from a state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from ebmlib.buffer import ReplayBuffer, uniform_init
+from ebmlib.training import ReplayBuffer, uniform_init
 
 
 def marked_buffer(capacity, reinit_fraction, mark=7.0):
