@@ -6,10 +6,11 @@ For every exercise of the named solution notebooks (all by default) the answer b
 solution markers is mutated with the slips students make (see :mod:`tools.mutants`). The
 notebook runs once, top to bottom, in one kernel; after an exercise's last test cell has run,
 each mutant is executed in that kernel state, then the exercise's test cells: first their
-visible part (what the student sees, before ``### BEGIN HIDDEN TESTS``), then the whole cells.
+visible part (what the student sees, before ``### BEGIN HIDDEN TESTS``), then the whole cells,
+then the original answer again.
 A mutant is *killed by the visible tests*, *killed only by the hidden tests*, or it *survives*.
-A mutant that runs longer than its time limit is interrupted and counted as killed. Then the
-original answer and test cells run again and the notebook goes on.
+A mutant that runs longer than its time limit is interrupted and counted as killed. After the last
+mutant the original test cells run again and the notebook goes on.
 
 The report lists, per exercise, the mutants tried and for each the mutated line and the first
 failure message a student would read; per notebook, two rates against the course's bars:
@@ -203,10 +204,13 @@ class _Checker:
                 exercise.results.append(Result(mutant, "equivalent", marks[key]))
                 continue
             exercise.results.append(self.try_mutant(mutant, visible, tests, limit))
-            for index in [exercise.answer, *exercise.tests]:  # the original state again
-                outcome = self.run(index)
-                if not outcome.ok:
-                    return f"{exercise.grade_id}: the original cell {index} fails after a mutant: {outcome.message}"
+            outcome = self.run(exercise.answer)  # the original answer again
+            if not outcome.ok:
+                return f"{exercise.grade_id}: the original answer fails after a mutant: {outcome.message}"
+        for index in exercise.tests:  # and the names the tests leave behind, as the notebook made them
+            outcome = self.run(index)
+            if not outcome.ok:
+                return f"{exercise.grade_id}: the original test cell {index} fails after the mutants: {outcome.message}"
         exercise.unused_marks = [reason for key, reason in marks.items() if key not in used]
         return ""
 
@@ -274,15 +278,24 @@ def format_summary(reports: list[NotebookReport]) -> str:
     return "\n".join(lines)
 
 
-def check_course(names: list[str] | None = None, *, jobs: int = 1, max_mutants: int = 30) -> list[NotebookReport]:
-    """Check the named assignments (all by default), ``jobs`` notebooks at a time."""
+def check_course(names: list[str] | None = None, *, jobs: int = 1, max_mutants: int = 30,
+                 on_report=None) -> list[NotebookReport]:
+    """Check the named assignments (all by default), ``jobs`` notebooks at a time.
+
+    ``on_report`` (optional) is called with each notebook's report, in order, as soon as it is ready.
+    """
     names = names or assignments()
     paths = [SOLUTIONS / name / f"{name}.ipynb" for name in names]
     for path in paths:
         if not path.exists():
             raise ValueError(f"no solution notebook {path}")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda p: check_notebook(p, max_mutants=max_mutants), paths))
+        reports = []
+        for report in pool.map(lambda p: check_notebook(p, max_mutants=max_mutants), paths):
+            if on_report is not None:
+                on_report(report)
+            reports.append(report)
+        return reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,9 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="notebooks checked at once (one kernel each)")
     parser.add_argument("--max-mutants", type=int, default=30, help="mutants tried per exercise at most")
     args = parser.parse_args(argv)
-    reports = check_course(args.names, jobs=args.jobs, max_mutants=args.max_mutants)
-    for report in reports:
-        print(format_report(report))
+    reports = check_course(args.names, jobs=args.jobs, max_mutants=args.max_mutants,
+                           on_report=lambda report: print(format_report(report), flush=True))
     print(format_summary(reports))
     return 0 if all(r.meets_bars for r in reports) else 1
 

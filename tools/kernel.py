@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ class Kernel:
 
     def __init__(self, cwd: Path, kernel_name: str = "python3"):
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(cwd=str(cwd))
+        # The kernel's own log (a warning about TCP without encryption) is not the report's business.
+        self.manager.start_kernel(cwd=str(cwd), stderr=subprocess.DEVNULL)
         self._connect()
 
     def _connect(self) -> None:

@@ -288,7 +288,9 @@ def mutants(cell: str) -> list[Mutant]:
             if key in seen:
                 continue
             seen.add(key)
-            lineno = source.data[:start].count(b"\n") + 1
+            # The line shown is the first one the edit changes (an edit may start at the end of the line above).
+            first = start + next((i for i, (a, b) in enumerate(zip(source.data[start:], data[start:])) if a != b), 0)
+            lineno = source.data[:first].count(b"\n") + 1
             found.append(Mutant(operator, lineno, text.splitlines()[lineno - 1].strip(), text))
     return found
 
