@@ -103,7 +103,7 @@ def test_the_checker_counts_visible_hidden_survived_and_equivalent(tmp_path):
     assert messages["temperature"] == "AssertionError: the result does not change with T"
     assert messages["axis"] == "the inputs here are 1-D"
     text = format_report(report)
-    assert "HIDDEN   [temperature] return (x ** 2).sum(dim=-1) / (2)" in text and "BELOW THE BARS" in text
+    assert "HIDDEN   [temperature] L4: return (x ** 2).sum(dim=-1) / (2)" in text and "BELOW THE BARS" in text
 
 
 def test_a_survivor_is_reported_with_its_line(tmp_path):
@@ -112,7 +112,7 @@ def test_a_survivor_is_reported_with_its_line(tmp_path):
     [survivor] = [r for r in report.exercises[0].results if r.outcome == "survived"]
     assert survivor.mutant.line == "return (x ** 2).sum(dim=0) / (2 * temperature)"
     assert report.kill_rate == 5 / 6
-    assert "SURVIVED [axis] return (x ** 2).sum(dim=0) / (2 * temperature)" in format_report(report)
+    assert "SURVIVED [axis] L4: return (x ** 2).sum(dim=0) / (2 * temperature)" in format_report(report)
 
 
 def test_a_mutant_that_hangs_is_interrupted_and_counted_as_killed(tmp_path):

@@ -254,7 +254,7 @@ def format_report(report: NotebookReport) -> str:
             f"only by hidden {e.count('hidden')}, survived {e.count('survived')}, equivalent {e.count('equivalent')}"
         )
         for r in e.results:
-            lines.append(_short(f"   {labels[r.outcome]} [{r.mutant.operator}] {r.mutant.line}"))
+            lines.append(_short(f"   {labels[r.outcome]} [{r.mutant.operator}] L{r.mutant.lineno}: {r.mutant.line}"))
             if r.message:
                 lines.append(_short(f"              -> {r.message}"))
         for reason in e.unused_marks:
