@@ -19,7 +19,7 @@ Operators (the name is what the report shows):
 ``call``        a missing ``sqrt`` / ``exp`` / ``log`` (and ``log1p``, ``expm1``, ``rsqrt``)
 ``compare``     ``<`` <-> ``<=``, ``<`` <-> ``>`` (and the same for ``>``, ``>=``)
 ``log_mean``    ``logsumexp(a) - log n`` or ``log(mean(exp(a)))`` -> ``mean(a)``, and
-                ``mean(log_w)`` -> ``logsumexp(log_w) - log n``
+                ``log_w.mean()`` -> ``logsumexp(log_w) - log n`` (a name holding logs)
 ==============  ===================================================================
 
 Mutants that produce the same program (compared by their syntax trees) are kept once, in
@@ -181,7 +181,7 @@ def _call_edits(node: ast.Call, source: _Source):
         end = source.span(func)[1]
         gap = source.data[start:end].decode("utf-8")
         yield ("reduction", start, end, gap[: gap.rindex(name)] + REDUCTIONS[name])
-        if name == "mean" and not _is_module(func.value) and "log" in source.segment(func.value).lower():
+        if name == "mean" and isinstance(func.value, ast.Name) and "log" in func.value.id.lower():
             yield from _mean_of_logs(node, source)
     if name in AXIS_METHODS and node.args:
         axis_position = 1 if isinstance(func, ast.Attribute) and _is_module(func.value) else 0
