@@ -249,11 +249,13 @@ def _index_edits(index: ast.AST, source: _Source):
 
 def _log_sum_exp_minus_log(node: ast.BinOp, source: _Source):
     """logsumexp(a, dim) - log(n) -> a.mean(dim)."""
-    left = node.left
+    left, prefix = node.left, ""
+    if isinstance(left, ast.BinOp) and isinstance(left.op, ast.Add):  # base + logsumexp(a) - log n
+        left, prefix = left.right, f"{source.segment(left.left)} + "
     if isinstance(node.op, ast.Sub) and isinstance(left, ast.Call) and _call_name(left) == "logsumexp" and left.args:
         argument = left.args[0]
         dims = [source.segment(a) for a in left.args[1:]] + [f"dim={source.segment(k.value)}" for k in left.keywords]
-        yield ("log_mean", *source.span(node), f"({_wrapped(source, argument)}).mean({', '.join(dims)})")
+        yield ("log_mean", *source.span(node), f"{prefix}({_wrapped(source, argument)}).mean({', '.join(dims)})")
 
 
 def mutants(cell: str) -> list[Mutant]:
