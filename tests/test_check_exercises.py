@@ -137,6 +137,15 @@ def test_a_notebook_whose_own_cell_fails_is_an_error(tmp_path):
     assert "half_test" in report.error and not report.meets_bars
 
 
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="max_mutants"):
+        check_notebook(_notebook(tmp_path), max_mutants=0)
+    with pytest.raises(ValueError, match="jobs"):
+        check_course(["01_energy_and_partition"], jobs=0)
+    with pytest.raises(ValueError, match="no solution notebook"):
+        check_course(["no_such_notebook"])
+
+
 @pytest.mark.notebooks
 def test_every_notebook_meets_the_bars(capsys):
     """Hidden + visible kill >= 98% of the non-equivalent mutants; visible alone >= 95% of what is killed."""

@@ -151,6 +151,7 @@ class _Checker:
         self.cell_timeout = cell_timeout
         self.kernel = None
         self.done: list[int] = []  # code cells run so far, to replay after a crash
+        self.seconds: dict[int, float] = {}  # how long each cell took in the notebook's own run
 
     def run(self, index: int, code: str | None = None, timeout: float | None = None):
         return self.kernel.run(_source(self.cells[index]) if code is None else code, timeout or self.cell_timeout)
@@ -170,7 +171,9 @@ class _Checker:
             for index, cell in enumerate(self.cells):
                 if cell["cell_type"] != "code":
                     continue
+                began = time.monotonic()
                 outcome = self.run(index)
+                self.seconds[index] = time.monotonic() - began
                 if not outcome.ok:
                     report.error = f"cell {index} ({_meta(cell).get('grade_id', 'no grade_id')}) failed: {outcome.message}"
                     return report
@@ -193,10 +196,8 @@ class _Checker:
         used = set()
         found = mutants(answer)
         exercise.generated = len(found)
-        t0 = time.monotonic()
-        for index in exercise.tests:  # time the tests once, for the mutants' limit
-            self.run(index)
-        limit = max(self.min_timeout, 5 * (time.monotonic() - t0))
+        # A mutant may take 5 times as long as the original answer and tests did, and at least min_timeout.
+        limit = max(self.min_timeout, 5 * sum(self.seconds[i] for i in [exercise.answer, *exercise.tests]))
         for mutant in select(found, self.max_mutants):
             key = _squash(mutant.line)
             if key in marks:
@@ -234,6 +235,10 @@ class _Checker:
 def check_notebook(path: Path, *, max_mutants: int = 30, min_timeout: float = 10.0,
                    cell_timeout: float = 120.0) -> NotebookReport:
     """Mutation-test every exercise of one solution notebook; see the module docstring."""
+    if max_mutants < 1:
+        raise ValueError(f"max_mutants must be at least 1, got {max_mutants}")
+    if min(min_timeout, cell_timeout) <= 0:
+        raise ValueError(f"min_timeout and cell_timeout must be > 0, got {min_timeout} and {cell_timeout}")
     return _Checker(Path(path), max_mutants, min_timeout, cell_timeout).check()
 
 
@@ -284,6 +289,8 @@ def check_course(names: list[str] | None = None, *, jobs: int = 1, max_mutants: 
 
     ``on_report`` (optional) is called with each notebook's report, in order, as soon as it is ready.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     names = names or assignments()
     paths = [SOLUTIONS / name / f"{name}.ipynb" for name in names]
     for path in paths:
