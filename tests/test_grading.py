@@ -293,6 +293,42 @@ def test_grades_csv_is_written_through_a_rename(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grades.csv", "report.txt"], "no temporary file left"
 
 
+def test_a_large_class_costs_rows_written_in_proportion_to_its_size(tmp_path, monkeypatch):
+    """grades.csv is not rewritten whole after every one of n results (n²/2 rows): a bounded number of rows per result."""
+    import tools.grade
+
+    written = []
+    original = tools.grade._atomic_write
+    monkeypatch.setattr(tools.grade, "_atomic_write", lambda path, text: (written.append(text.count("\n") - 1) if path.name == "grades.csv" else None, original(path, text))[1])
+    n = 200
+    submissions = _class_of_files(tmp_path / "sub", {f"s{i:03d}": "not json" for i in range(n)})
+    grade(submissions, tmp_path / "out", names=[NAME], sandbox=False)
+    assert len(_grades(tmp_path / "out")) == n and written[-1] == n  # the last rewrite holds every row
+    # Rewriting when a twentieth of the table is new: at most 20 rows per result, plus the small start.
+    assert sum(written) <= 25 * n < n * n // 2, (sum(written), len(written))
+    assert not (tmp_path / "out" / tools.grade.JOURNAL).exists(), "the journal is folded into grades.csv at the end"
+
+
+def test_resume_after_a_killed_run_reads_the_journal_and_drops_a_torn_line(tmp_path):
+    """A run killed outright (no finally) leaves grades.csv behind the journal; --resume keeps what the journal holds."""
+    import json
+
+    from tools.grade import COLUMNS, JOURNAL, _read_kept
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = dict.fromkeys(COLUMNS, "") | {"student_id": "ada", "assignment": NAME, "status": "worker died", "score": "0"}
+    fresh = stale | {"status": "graded", "score": "3"}
+    other = stale | {"student_id": "bo", "status": "graded", "score": "1"}
+    with (out / "grades.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerow(stale)
+    (out / JOURNAL).write_text(json.dumps(fresh) + "\n" + json.dumps(other) + "\n" + json.dumps(other | {"student_id": "cy"})[:40])
+    kept = _read_kept(out)
+    assert kept == {("ada", NAME): fresh, ("bo", NAME): other}  # the journal's later row wins; the torn line is dropped
+
+
 def test_lms_ids_with_underscores_each_get_their_row(tmp_path):
     import zipfile
 

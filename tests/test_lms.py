@@ -235,3 +235,18 @@ def test_every_naming_is_documented_in_the_module_docstring():
     assert set(LMS_NAMINGS) == {"blackboard", "canvas", "moodle"}
     for name in LMS_NAMINGS:
         assert f"``{name}``" in tools.lms.__doc__
+
+
+def test_the_grade_command_passes_title_to_a_blackboard_download_without_metadata(tmp_path):
+    """With one student and no metadata file the title can only be guessed; --title says it."""
+    import csv
+
+    from tools.grade import main
+
+    archive = make_zip(tmp_path / "d.zip", {bb("anna_smith", "2026-03-01-10-00-00"): b"not json"})
+    out = tmp_path / "out"
+    code = main([str(archive), str(out), "--assignment", A, "--title", "Notebook 01", "--no-sandbox"])
+    with (out / "grades.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert code == 0 and [(r["student_id"], r["status"]) for r in rows] == [("anna_smith", "not a notebook")]
+    assert "took" not in (out / "report.txt").read_text()  # nothing guessed

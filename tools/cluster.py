@@ -158,7 +158,7 @@ def _client(*, jobs: int, scheduler: str | None, retries: int) -> Iterator[Any]:
         # Worker processes started with SIGINT ignored inherit that (so do the nbgrader processes
         # they start): a Ctrl-C at the terminal stops the client only, which then closes them.
         with _sigint_ignored():
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True)
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port: two runs never collide on 8787
         _set_on_scheduler(cluster.scheduler, settings)
         try:
             with Client(cluster) as client:

@@ -1,7 +1,7 @@
 """Grade a class end to end: every submission sandboxed, a grades CSV, feedback and a report.
 
     python -m tools.grade SUBMISSIONS OUT [--assignment NAME ...] [--jobs N] [--roster students.csv]
-    python -m tools.grade DOWNLOAD.zip OUT --assignment NAME [--lms blackboard|canvas|moodle]
+    python -m tools.grade DOWNLOAD.zip OUT --assignment NAME [--lms blackboard|canvas|moodle] [--title TITLE]
     python -m tools.grade SUBMISSIONS OUT --resume
 
 ``SUBMISSIONS`` is laid out as nbgrader's ``submitted/`` folder:
@@ -12,7 +12,11 @@ new or empty; it receives
 - ``grades.csv``: one row per student and assignment, whatever happened: score, max_score, status
   (graded, missing, too large, not a notebook, timed out, kernel died, ...), notes, the integrity
   scan's ``flags`` for a person to review, the notebook's sha256 and the grading's wall time.
-  It is rewritten atomically after each submission, so an interrupted run leaves a whole file;
+  It is replaced atomically (a temporary file and a rename), so a reader never sees half a file:
+  after every submission while the class is small, then whenever a twentieth of the table is new or
+  two seconds have passed, and at the end. Each result is first appended, flushed to disk, to
+  ``grades.journal.jsonl``, so a run killed outright loses nothing: ``--resume`` reads the table,
+  then the journal. A finished or interrupted run folds the journal into the table and removes it;
 - ``feedback/<student_id>/<assignment>/<assignment>.html``: for each submission that ran, its
   tests' visible parts, verdicts and failure messages, never a hidden test (``tools.feedback``);
 - ``report.txt``: the same table for a human, with the problems met (LMS entries, ids refused,
@@ -33,9 +37,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from dataclasses import replace
@@ -48,6 +54,8 @@ from tools.submission import MAX_BYTES, SubmissionResult, SubmissionTask, grade_
 
 COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "notes", "flags", "digest", "wall_s"]
 RETRIED_ON_RESUME = {"grader error", "worker died", "sandbox failed", "unreadable"}
+JOURNAL = "grades.journal.jsonl"
+REWRITE_SHARE, REWRITE_SECONDS = 20, 2.0  # rewrite grades.csv when 1/20 of it is new, or after 2 s
 
 
 class SandboxUnavailable(RuntimeError):
@@ -81,11 +89,17 @@ def _check_out(out: Path, submissions: Path, resume: bool) -> None:
 
 
 class Results:
-    """OUT as the client writes it: one row per submission, feedback pages, all written atomically."""
+    """OUT as the client writes it: one row per submission, feedback pages, all written atomically.
+
+    ``record`` appends the row to the journal (flushed and fsynced) and rewrites ``grades.csv``
+    only when ``REWRITE_SHARE`` times the pending rows reach the table's size or ``REWRITE_SECONDS``
+    have passed, so a class of n submissions costs O(n) rows written, not O(n²).
+    """
 
     def __init__(self, out: Path, kept: dict[tuple[str, str], dict]):
         self.out, self.rows = out, dict(kept)
         self.results: dict[tuple[str, str], SubmissionResult] = {}
+        self.pending, self.written_at = 0, 0.0
 
     def record(self, result: SubmissionResult) -> None:
         key = (result.student, result.assignment)
@@ -93,14 +107,27 @@ class Results:
             _atomic_write(self.out / "feedback" / result.student / result.assignment / f"{result.assignment}.html", result.feedback_html)
         self.results[key] = result
         self.rows[key] = _row(result)
-        self.write()
+        with (self.out / JOURNAL).open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps(self.rows[key]) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self.pending += 1
+        if self.pending * REWRITE_SHARE >= len(self.rows) or time.monotonic() - self.written_at >= REWRITE_SECONDS:
+            self.write()
 
     def write(self) -> None:
+        """Replace grades.csv with every row so far (the journal stays until ``close``)."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows[key] for key in sorted(self.rows))
         _atomic_write(self.out / "grades.csv", buffer.getvalue())
+        self.pending, self.written_at = 0, time.monotonic()
+
+    def close(self) -> None:
+        """Fold the journal into grades.csv and remove it."""
+        self.write()
+        (self.out / JOURNAL).unlink(missing_ok=True)
 
 
 def _row(result: SubmissionResult) -> dict:
@@ -133,11 +160,22 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _read_kept(out: Path) -> dict[tuple[str, str], dict]:
+    """The rows of grades.csv, then of the journal a killed run left (later rows win; a torn last line is dropped)."""
+    rows: dict[tuple[str, str], dict] = {}
     path = out / "grades.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {(row["student_id"], row["assignment"]): row for row in csv.DictReader(handle)}
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = {(row["student_id"], row["assignment"]): row for row in csv.DictReader(handle)}
+    journal = out / JOURNAL
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and set(COLUMNS) <= set(row):
+                rows[(row["student_id"], row["assignment"])] = {column: row[column] for column in COLUMNS}
+    return rows
 
 
 def _student_folders(submissions: Path, problems: list[str]) -> dict[str, Path]:
@@ -181,8 +219,12 @@ def _tasks(folders: dict[str, Path], names: list[str], base: SubmissionTask) -> 
     return tasks, unreadable
 
 
-def _run(tasks: list[SubmissionTask], record, jobs: int, scheduler: str | None) -> None:
-    """Each task to a Dask worker (``tools.cluster``); each result to ``record``, here, once."""
+def _run(tasks: list[SubmissionTask], record, jobs: int, scheduler: str | None, sandbox: bool) -> None:
+    """Each task to a Dask worker (``tools.cluster``); each result to ``record``, here, once.
+
+    When grading sandboxed, every worker checks on joining that it can sandbox too
+    (``sandbox_problem``), so a cluster node without bubblewrap fails before it grades anyone.
+    """
     try:
         import distributed  # noqa: F401
     except ImportError:
@@ -192,7 +234,7 @@ def _run(tasks: list[SubmissionTask], record, jobs: int, scheduler: str | None) 
         return
     from tools.cluster import run_tasks
 
-    run_tasks(tasks, jobs=jobs, scheduler=scheduler, on_result=record)
+    run_tasks(tasks, jobs=jobs, scheduler=scheduler, on_result=record, worker_check=sandbox_problem if sandbox else None)
 
 
 def grade(
@@ -207,6 +249,7 @@ def grade(
     resume: bool = False,
     roster: Path | None = None,
     lms: str = "blackboard",
+    title: str | None = None,
     max_bytes: int = MAX_BYTES,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``submissions`` (a folder or an LMS zip) into ``out``.
@@ -233,7 +276,7 @@ def grade(
                 raise ValueError("names: grading a zip needs exactly one --assignment NAME")
             from tools.lms import unpack_download
 
-            unpack = unpack_download(submissions, Path(unpacked), names[0], lms=lms)
+            unpack = unpack_download(submissions, Path(unpacked), names[0], lms=lms, title=title)
             problems += unpack.problems
             folders = {student: folder.parent for student, folder in unpack.students.items()}
         elif submissions.is_dir():
@@ -279,8 +322,9 @@ def grade(
         try:
             for result in unreadable:
                 results.record(result)
-            _run(todo, results.record, jobs, scheduler)
+            _run(todo, results.record, jobs, scheduler, sandbox)
         finally:  # also after a Ctrl-C: OUT holds every result so far, and says so
+            results.close()
             done = len(results.results) - len(unreadable)
             if done < len(todo):
                 problems.append(f"interrupted: {len(todo) - done} of {len(todo)} submissions not graded; run again with --resume")
@@ -334,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="a new or empty folder for grades.csv, report.txt and feedback/ (or one to --resume)")
     parser.add_argument("--assignment", action="append", dest="names", help="grade only this assignment (repeatable)")
     parser.add_argument("--lms", choices=sorted(LMS_NAMINGS), default="blackboard", help="for a zip: whose download it is (default blackboard)")
+    parser.add_argument("--title", help="Blackboard zip without metadata files: the assignment's title as it opens each entry's name (default: guessed from the entries)")
     parser.add_argument("--roster", type=Path, help="CSV of the class (column id or student_id): each listed student without a submission gets a 'missing' row")
     parser.add_argument("--resume", action="store_true", help="in an OUT of an earlier run: grade only new or changed submissions, keep the rest")
     parser.add_argument("--jobs", type=int, default=1, help="local Dask worker processes (default 1; up to the number of cores)")
@@ -369,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             roster=args.roster,
             lms=args.lms,
+            title=args.title,
             max_bytes=args.max_size * 2**20,
         )
     except (ValueError, SandboxUnavailable) as err:
