@@ -22,7 +22,7 @@ The interface ``tools.grade`` calls (``--jobs N``, ``--scheduler ADDRESS``)::
   Slurm, by dask-kubernetes: see ``docs/deployment.md``) and ``jobs`` is ignored; its workers must
   be able to import this repository's ``tools`` (a checkout of the same commit, on their
   ``PYTHONPATH``), which is checked before anything is sent, and so is ``worker_check``
-  (``tools.grade`` should pass ``worker_check=sandbox_problem`` when it sandboxes: a worker
+  (``tools.grade`` passes ``worker_check=sandbox_problem`` when it sandboxes: a worker
   host without a working bubblewrap then stops the run with the fix, as the client's does).
 - Faults. A worker process that dies (a crash, a kill, out of memory) loses only the task it was
   running: the scheduler runs that task again on a worker that is alive, up to ``retries`` more
