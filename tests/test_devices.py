@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import ebmlib.ais
+import ebmlib.dbm
 import ebmlib.ising
 import ebmlib.losses
 import ebmlib.samplers
@@ -72,6 +73,13 @@ def rbm_chain(device, g):
     return rbm.gibbs(v, 2, generator=g)
 
 
+def dbm_chain(device, g):
+    dbm = ebmlib.dbm.DBM([6, 4, 3], generator=g, device=device)
+    v = (torch.rand(8, 6, generator=g, device=device) < 0.5).float()
+    dbm.pretrain(v, 1, 4, 0.1, generator=g)
+    return torch.cat(dbm.sample(4, 2, generator=g), dim=1)
+
+
 def x0(device, g, n=8, d=2):
     return torch.randn(n, d, generator=g, device=device)
 
@@ -112,6 +120,7 @@ CASES = [
     ("fit", train_a_little),
     ("jem_conditional_samples", jem_samples),
     ("rbm_fit_and_gibbs", rbm_chain),
+    ("dbm_pretrain_and_sample", dbm_chain),
     ("ais_rbm", lambda d, g: ais_rbm(0.1 * torch.ones(4, 3, device=d), torch.zeros(4, device=d),
                                      torch.zeros(3, device=d), 8, 5, n_runs=2, generator=g).samples),
     ("ais_energy", lambda d, g: ebmlib.ais.ais_energy(quadratic, Gaussian(torch.zeros(2, device=d),
