@@ -98,6 +98,7 @@ means one thing wherever it appears (``tests/test_vocabulary.py`` walks the sign
 ``sgld_steps``        SGLD steps that make the negatives of one training update
 ``n_sweeps``          Metropolis sweeps over an Ising lattice; ``n_sweeps_per_T`` at each temperature
 ``n_sweeps_per_T``    Ising sweeps at each temperature of an annealing schedule
+``burn_in``           the first sweeps of every chain that a measurement discards
 ``n_leapfrog``        leapfrog steps per HMC proposal
 ``n_local_steps``     MALA steps at every temperature between two swaps of parallel tempering
 ``n_chains``          the number of chains (rows moved together as one tensor)

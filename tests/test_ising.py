@@ -476,3 +476,58 @@ def test_simulated_annealing_rejects_bad_schedules():
 def test_module_exports_the_public_names():
     for name in ising.__all__:
         assert hasattr(ising, name), name
+
+
+# --- measure_thermodynamics ----------------------------------------------------------------------
+
+
+def test_measure_thermodynamics_of_4x4_agrees_with_enumeration_within_five_standard_errors():
+    temperatures = torch.tensor([1.5, 2.3, 3.5])
+    got = ising.measure_thermodynamics(4, temperatures, 400, 50, 100, generator=torch.Generator().manual_seed(0))
+    energies = all_energies(4)
+    p = torch.softmax(-energies / temperatures[:, None], dim=1)                 # (3, 2^16), by hand
+    abs_m = magnetization(all_configurations(4)).abs()
+    u = (p * energies).sum(1)
+    exact = {"energy": u / 16, "heat_capacity": (p * (energies - u[:, None]) ** 2).sum(1) / temperatures**2 / 16,
+             "magnetization": (p * abs_m).sum(1)}
+    for name, value in exact.items():
+        assert got[name].shape == (3,) and got[name].dtype == torch.float64
+        assert (got[name + "_error"] > 0).all()
+        assert ((got[name] - value).abs() < 5 * got[name + "_error"]).all(), name
+
+
+def test_measure_thermodynamics_errors_are_the_spread_of_independent_chains():
+    # The stated error of the energy must match the spread of the estimate over independent repetitions.
+    t = torch.tensor([3.0])
+    g = torch.Generator().manual_seed(1)
+    runs = [ising.measure_thermodynamics(4, t, 60, 20, 16, generator=g) for _ in range(60)]
+    spread = float(torch.stack([r["energy"][0] for r in runs]).std())
+    stated = float(torch.stack([r["energy_error"][0] for r in runs]).mean())
+    # 60 repetitions: the spread is known to about 9%, the mean stated error to a few percent.
+    assert 0.7 < stated / spread < 1.4
+
+
+def test_measure_thermodynamics_of_16x16_agrees_with_onsager_and_yang_away_from_tc():
+    t = torch.tensor([1.6, 3.2])
+    got = ising.measure_thermodynamics(16, t, 400, 100, 12, generator=torch.Generator().manual_seed(2))
+    h = 1e-5
+    c = (onsager_energy(t + h) - onsager_energy(t - h)) / (2 * h)
+    assert ((got["energy"] - onsager_energy(t)).abs() < 5 * got["energy_error"]).all()
+    assert ((got["heat_capacity"] - c).abs() < 5 * got["heat_capacity_error"]).all()
+    assert abs(float(got["magnetization"][0] - onsager_magnetization(1.6))) < 5 * float(got["magnetization_error"][0])
+
+
+def test_measure_thermodynamics_same_seed_same_result():
+    a = ising.measure_thermodynamics(4, [2.0, 2.5], 20, 5, 3, generator=torch.Generator().manual_seed(3))
+    b = ising.measure_thermodynamics(4, [2.0, 2.5], 20, 5, 3, generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("L", (3, [2.0], 10, 2, 2)), ("L", (0, [2.0], 10, 2, 2)), ("temperatures", (4, [2.0, -1.0], 10, 2, 2)),
+    ("temperatures", (4, [[2.0]], 10, 2, 2)), ("n_sweeps", (4, [2.0], 1, 0, 2)), ("burn_in", (4, [2.0], 10, 9, 2)),
+    ("burn_in", (4, [2.0], 10, -1, 2)), ("n_chains", (4, [2.0], 10, 2, 1)),
+])
+def test_measure_thermodynamics_bad_arguments_raise_naming_them(name, args):
+    with pytest.raises(ValueError, match=name):
+        ising.measure_thermodynamics(*args)

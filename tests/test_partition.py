@@ -7,6 +7,7 @@ import torch
 from scipy import integrate
 
 from ebmlib.energies import DoubleWell, Gaussian
+from ebmlib.nets import MLPEnergy
 from ebmlib.partition import (
     boltzmann,
     entropy,
@@ -15,6 +16,7 @@ from ebmlib.partition import (
     heat_capacity,
     log_partition_exact,
     log_partition_grid,
+    log_partition_importance,
     mean_energy,
 )
 
@@ -243,3 +245,65 @@ def test_too_few_grid_points_raise_naming_n():
 def test_energy_of_wrong_shape_raises_naming_energy():
     with pytest.raises(ValueError, match="energy"):
         log_partition_grid(lambda x: x, ((-1.0, 1.0), (-1.0, 1.0)), 5)
+
+
+# --- importance sampling -------------------------------------------------------------------------
+
+
+def _rho_gaussian(mean, sigma, std):
+    """E_q[w^2] / Z^2 for the target N(mean, sigma^2) and the proposal N(0, std^2) in one coordinate (closed form)."""
+    return std**2 / (sigma * math.sqrt(2 * std**2 - sigma**2)) * math.exp(mean**2 / (2 * std**2 - sigma**2))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_log_partition_importance_of_a_gaussian_is_within_five_standard_errors(temperature):
+    # E = |x - mu|^2 / (2 sigma^2) at T: the target is N(mu, T sigma^2 I), log Z = (d/2) log(2 pi T sigma^2).
+    mu, sigma, std, n = torch.tensor([0.4, -0.2, 0.1]), 0.7, 1.6, 40000
+    energy = lambda x: ((x - mu) ** 2).sum(dim=1) / (2 * sigma**2)
+    log_z, se = log_partition_importance(energy, 3, n, std, temperature, generator=torch.Generator().manual_seed(0))
+    s_t = sigma * math.sqrt(temperature)
+    exact = 1.5 * math.log(2 * math.pi * s_t**2)
+    rho = math.prod(_rho_gaussian(float(m), s_t, std) for m in mu)
+    true_se = math.sqrt((rho - 1) / n)
+    assert log_z.dtype == torch.float64 and log_z.shape == () and se.shape == ()
+    assert abs(float(log_z) - exact) < 5 * true_se
+    # The delta-method error estimate has a relative spread of a few percent here (bounded weights).
+    assert abs(float(se) / true_se - 1) < 0.15
+
+
+def test_log_partition_importance_is_exact_when_the_proposal_is_the_target():
+    # E = |x|^2 / 2 with std = 1: every weight is Z = (2 pi)^(d/2), so the estimate is exact and the error 0.
+    log_z, se = log_partition_importance(lambda x: (x**2).sum(dim=1) / 2, 4, 100, 1.0, generator=torch.Generator().manual_seed(1))
+    assert abs(float(log_z) - 2 * math.log(2 * math.pi)) < 1e-12
+    assert float(se) < 1e-12
+
+
+def test_log_partition_importance_stays_finite_for_energies_in_the_thousands():
+    log_z, se = log_partition_importance(lambda x: (x**2).sum(dim=1) / 2 + 5000.0, 2, 1000, 1.3,
+                                         generator=torch.Generator().manual_seed(2))
+    reference, reference_se = log_partition_importance(lambda x: (x**2).sum(dim=1) / 2, 2, 1000, 1.3,
+                                                       generator=torch.Generator().manual_seed(2))
+    assert abs(float(log_z) - (float(reference) - 5000.0)) < 1e-9
+    assert abs(float(se) - float(reference_se)) < 1e-12
+
+
+def test_log_partition_importance_same_seed_same_result_and_float32_network():
+    # A float32 network gets the float64 proposals in its own dtype; the results are float64.
+    energy = MLPEnergy(dim=2, hidden=8, depth=1, generator=torch.Generator().manual_seed(4)).float()
+    a = log_partition_importance(energy, 2, 500, 1.0, generator=torch.Generator().manual_seed(3))
+    b = log_partition_importance(energy, 2, 500, 1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].dtype == torch.float64 and torch.isfinite(a[0]) and torch.isfinite(a[1])
+
+
+@pytest.mark.parametrize("name, kwargs", [("dim", {"dim": 0}), ("n", {"n": 1}), ("std", {"std": -1.0}),
+                                          ("temperature", {"temperature": 0.0})])
+def test_log_partition_importance_bad_arguments_raise_naming_them(name, kwargs):
+    args = {"dim": 2, "n": 10, "std": 1.0, "temperature": 1.0} | kwargs
+    with pytest.raises(ValueError, match=name):
+        log_partition_importance(lambda x: (x**2).sum(dim=1), args["dim"], args["n"], args["std"], args["temperature"])
+
+
+def test_log_partition_importance_raises_on_nan_energies():
+    with pytest.raises(ValueError, match="NaN"):
+        log_partition_importance(lambda x: torch.full((x.shape[0],), math.nan), 2, 10, 1.0)

@@ -24,6 +24,7 @@ Shapes: configurations ``(n, L, L)``; Monte Carlo traces ``(n_sweeps, n_chains)`
                 :func:`enumerate_log_z`, :func:`random_spins`, :func:`bond_energy` (unchecked)
 ``metropolis``  :func:`metropolis_half_sweep` (and its unchecked core :func:`flip_sites`), :func:`checkerboard_metropolis`, :func:`geometric_schedule`,
                 :func:`simulated_annealing`
+``measure``     :func:`measure_thermodynamics`: energy, heat capacity and magnetisation per site with error bars
 
 References
 ----------
@@ -57,6 +58,7 @@ from ebmlib.ising.metropolis import (
     metropolis_half_sweep,
     simulated_annealing,
 )
+from ebmlib.ising.measure import measure_thermodynamics
 from ebmlib.ising.onsager import TC, onsager_energy, onsager_log_z, onsager_magnetization
 
 __all__ = [
@@ -77,4 +79,5 @@ __all__ = [
     "checkerboard_metropolis",
     "geometric_schedule",
     "simulated_annealing",
+    "measure_thermodynamics",
 ]
