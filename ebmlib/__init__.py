@@ -239,6 +239,9 @@ means one thing wherever it appears (``tests/test_vocabulary.py`` walks the sign
 ``step_name``         the name under which a step-like argument is checked
 ``module``            a network whose parameters to (re)draw
 ``n_classes``         the number of classes
+``n_blocks``          the number of residual blocks of a network
+``groups``            the groups of a group normalisation (they divide the channels)
+``log_prior``         a callable x -> log density of the prior at the top noise level
 
 Never used, since each means something already named: ``learning_rate`` (``lr``), ``noise_std``
 (``noise_scale``), ``n_hidden_layers`` (``depth``), ``T`` (``temperature``), ``epsilon``
