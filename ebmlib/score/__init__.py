@@ -21,6 +21,7 @@ Introduced in notebook 08_score_models_and_diffusion.
 from ebmlib.score.annealed import annealed_langevin, tweedie_denoise
 from ebmlib.score.diffusion import (
     linear_beta_schedule,
+    predictor_corrector,
     reverse_diffusion,
     ve_forward,
     ve_marginal,
@@ -58,6 +59,7 @@ __all__ = [
     "linear_beta_schedule",
     "mode_weights",
     "multilevel_dsm_loss",
+    "predictor_corrector",
     "probability_flow",
     "reverse_diffusion",
     "score_error",
