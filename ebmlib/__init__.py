@@ -240,6 +240,11 @@ means one thing wherever it appears (``tests/test_vocabulary.py`` walks the sign
 ``step_name``         the name under which a step-like argument is checked
 ``module``            a network whose parameters to (re)draw
 ``n_classes``         the number of classes
+``n_blocks``          the number of residual blocks of a network
+``groups``            the groups of a group normalisation (they divide the channels)
+``log_prior``         a callable x -> log density of the prior at the top noise level
+``n_corrector``       Langevin (corrector) steps per level of a predictor–corrector sampler
+``snr``               the signal-to-noise ratio that sets a corrector's Langevin step
 
 Never used, since each means something already named: ``learning_rate`` (``lr``), ``noise_std``
 (``noise_scale``), ``n_hidden_layers`` (``depth``), ``T`` (``temperature``), ``epsilon``

@@ -10,7 +10,14 @@ continuous and informative.
 Networks are built in the default dtype (float32 unless changed); inputs are cast to the
 parameters' dtype, so float64 data can be fed directly.
 
-Introduced in notebook 04_contrastive_divergence (MLP) and 07_modern_ebms (CNN).
+Why per-image normalisation. An energy must be a function of one input, E(x), so that
+:math:`p(x) \propto e^{-E(x)}` means anything and SGLD's gradient in x is the gradient of that
+function. Batch normalisation breaks this: it normalises by statistics of the whole batch, so
+E(x) changes with the other images beside x (and between training and evaluation modes).
+:class:`ResidualBlock` normalises each image over its own channels and pixels (group
+normalisation, Wu and He 2018), which keeps E a function of x alone.
+
+Introduced in notebook 04_contrastive_divergence (MLP) and 07_modern_ebms (CNN, residual CNN).
 
 References
 ----------
@@ -21,6 +28,8 @@ References
    should treat it like one", ICLR 2020 (smooth activations in EBMs).
 .. [3] N. Rahaman et al., "On the spectral bias of neural networks", ICML 2019 (smooth functions
    are learned first; why :class:`MLPEnergy` offers ``init_scale``).
+.. [4] K. He, X. Zhang, S. Ren and J. Sun, "Deep residual learning for image recognition", CVPR 2016;
+   Y. Wu and K. He, "Group normalization", ECCV 2018.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from torch import Tensor, nn
 
 from ebmlib._validation import as_tensor, check_generator, check_int, check_positive
 
-__all__ = ["MLPEnergy", "ConvNet8x8", "ConvEnergy8x8", "init_parameters", "mlp"]
+__all__ = ["MLPEnergy", "ConvNet8x8", "ConvEnergy8x8", "ResidualBlock", "ResidualConvEnergy8x8", "init_parameters", "mlp"]
 
 
 @torch.no_grad()
@@ -201,3 +210,58 @@ class ConvEnergy8x8(ConvNet8x8):
 
     def forward(self, x) -> Tensor:
         return super().forward(x).squeeze(-1)  # (n, 1) -> (n,)
+
+
+class ResidualBlock(nn.Module):
+    r"""A residual block of two 3×3 convolutions, :math:`x + \mathrm{conv}(\mathrm{SiLU}(\mathrm{GN}(\mathrm{conv}(\mathrm{SiLU}(\mathrm{GN}(x))))))`.
+
+    The skip connection lets the block start near the identity and keeps gradients (in θ and
+    in x) flowing through deep stacks (He et al. 2016). The normalisation is per image (group
+    normalisation with ``groups`` groups), never over the batch, so an energy built from it is a
+    function of each input alone.
+
+    Shapes
+    ------
+    x : (n, channels, h, w) -> (n, channels, h, w)
+
+    Introduced in notebook 07_modern_ebms.
+    """
+
+    def __init__(self, channels: int, groups: int = 4):
+        super().__init__()
+        channels, groups = check_int(channels, "channels"), check_int(groups, "groups")
+        if channels % groups:
+            raise ValueError(f"groups must divide channels, got channels={channels}, groups={groups}")
+        self.body = nn.Sequential(
+            nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)  # (n, channels, h, w)
+
+
+class ResidualConvEnergy8x8(nn.Module):
+    r"""An energy on 8×8 images from residual blocks: x of shape (n, 1, 8, 8) -> E(x) of shape (n,).
+
+    A 3×3 convolution to ``channels`` channels at 8×8, a strided one to 4×4, ``n_blocks``
+    :class:`ResidualBlock` at 4×4, then the mean over the pixels and a linear layer to one number. SiLU throughout and per-image normalisation, so that E is smooth in x and a
+    function of each image alone.
+
+    Introduced in notebook 07_modern_ebms.
+    """
+
+    def __init__(self, channels: int = 16, n_blocks: int = 1, *, generator: torch.Generator | None = None):
+        super().__init__()
+        channels, n_blocks = check_int(channels, "channels"), check_int(n_blocks, "n_blocks")
+        self.features = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.SiLU(),  # (n, c, 8, 8)
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),  # (n, c, 4, 4)
+            *[ResidualBlock(channels) for _ in range(n_blocks)], nn.SiLU(),  # (n, c, 4, 4)
+        )  # fmt: skip
+        self.head = nn.Linear(channels, 1)
+        init_parameters(self, check_generator(generator))
+
+    def forward(self, x) -> Tensor:
+        x = _input(self, x, (1, 8, 8))
+        return self.head(self.features(x).mean((2, 3))).squeeze(-1)  # (n, c) -> (n,)

@@ -91,3 +91,45 @@ def test_mlp_energy_rejects_nonpositive_sizes(kwargs, name):
 def test_convnet_rejects_zero_outputs():
     with pytest.raises(ValueError, match="n_outputs"):
         ConvNet8x8(n_outputs=0)
+
+
+def test_residual_energy_maps_images_to_one_energy_each_independently_of_the_batch():
+    # Per-image normalisation: E of an image is the same alone, in a batch, and beside other images.
+    from ebmlib.nets import ResidualConvEnergy8x8
+
+    energy = ResidualConvEnergy8x8(channels=8, n_blocks=1, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    batch = energy(x)
+    assert batch.shape == (5,) and batch.dtype == torch.float32
+    alone = torch.stack([energy(x[i : i + 1])[0] for i in range(5)])
+    assert torch.allclose(batch, alone, atol=1e-6)
+    assert torch.allclose(energy(torch.cat([x, 3 * x]))[:5], batch, atol=1e-6)
+
+
+def test_batch_norm_would_make_the_energy_depend_on_the_batch():
+    # The contrast the residual energy avoids: with BatchNorm, E(x_0) moves when its neighbours change.
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert not torch.allclose(net(x)[0], net(torch.cat([x[:1], 3 * x[1:]]))[0], atol=1e-3)
+
+
+def test_residual_block_is_the_identity_plus_its_body_and_checks_groups():
+    from ebmlib.nets import ResidualBlock
+
+    block = ResidualBlock(8, groups=4)
+    x = torch.randn(2, 8, 4, 4, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(block(x), x + block.body(x))
+    with torch.no_grad():
+        for p in block.body[-1].parameters():
+            p.zero_()  # a last convolution of zeros: the block is exactly the identity
+    assert torch.equal(block(x), x)
+    with pytest.raises(ValueError, match="groups"):
+        ResidualBlock(6, groups=4)
+
+
+def test_residual_energy_input_gradient_matches_finite_differences():
+    from ebmlib.nets import ResidualConvEnergy8x8
+
+    energy = ResidualConvEnergy8x8(channels=8, generator=torch.Generator().manual_seed(4)).double()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: energy(v), (x,))

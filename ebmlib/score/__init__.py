@@ -11,6 +11,7 @@ Modules, one concept each:
 ``objectives``   ``geometric_noise_schedule``, denoising score matching over many levels, the training loop
 ``annealed``     ``annealed_langevin`` (step ε σᵢ²/σ_L² at level i) and Tweedie's denoising step
 ``diffusion``    forward noising, variance exploding and variance preserving; the reverse process
+``flow``         the probability-flow ODE: a deterministic sampler and the exact log-likelihood along it
 ``guidance``     noise-conditional classifiers and the guided score ∇log p(x) + w ∇log p(y|x)
 ``evaluation``   mode weights of samples; a learned score's error against an exact mixture score
 
@@ -20,6 +21,7 @@ Introduced in notebook 08_score_models_and_diffusion.
 from ebmlib.score.annealed import annealed_langevin, tweedie_denoise
 from ebmlib.score.diffusion import (
     linear_beta_schedule,
+    predictor_corrector,
     reverse_diffusion,
     ve_forward,
     ve_marginal,
@@ -28,6 +30,7 @@ from ebmlib.score.diffusion import (
     vp_marginal,
     vp_score_from_ve,
 )
+from ebmlib.score.flow import flow_log_likelihood, probability_flow
 from ebmlib.score.evaluation import mode_weights, score_error
 from ebmlib.score.guidance import (
     MixtureClassifier,
@@ -50,11 +53,14 @@ __all__ = [
     "classifier_loss",
     "dsm_loss",
     "dsm_target",
+    "flow_log_likelihood",
     "geometric_noise_schedule",
     "guided_score",
     "linear_beta_schedule",
     "mode_weights",
     "multilevel_dsm_loss",
+    "predictor_corrector",
+    "probability_flow",
     "reverse_diffusion",
     "score_error",
     "train_classifier",
