@@ -63,6 +63,9 @@ means one thing wherever it appears (``tests/test_vocabulary.py`` walks the sign
 ``h``                 hidden units of a Boltzmann machine, shape (n, n_hidden)
 ``v_pos``             visible data (positive phase); ``v_neg`` visible model samples (negative phase)
 ``v_neg``             visible model samples (negative phase)
+``layers_pos``        a DBM's layers [v, mu_1, ..., mu_L] in the positive phase (data and mean-field means)
+``layers_neg``        a DBM's layers [v, h1, ..., hL] in the negative phase (persistent chains)
+``mean_field_steps``  mean-field sweeps per positive phase of joint DBM training
 ``h_start``           hidden states where a persistent Gibbs chain resumes
 ``layers``            the states of every layer of a DBM, visible first
 ``spins``             Ising configurations of +-1, shape (n, L, L)

@@ -39,7 +39,7 @@ from torch import Tensor
 from ebmlib._validation import as_tensor, check_int, check_positive
 from ebmlib.rbm import MAX_EXACT_STATES, RBM, binary_states, check_binary, sample_bernoulli, softplus
 
-__all__ = ["DBM", "elbo", "mean_field"]
+__all__ = ["DBM", "elbo", "joint_gradient", "mean_field"]
 
 
 def _layer_input(W: list, b: list, layers: list, l: int) -> Tensor:
@@ -50,6 +50,21 @@ def _layer_input(W: list, b: list, layers: list, l: int) -> Tensor:
     if l < len(W) and layers[l + 1] is not None:
         a = a + layers[l + 1] @ W[l].T
     return a
+
+
+def joint_gradient(layers_pos: list, layers_neg: list) -> tuple[list, list]:
+    r"""The DBM's likelihood gradient from the two phases: :math:`\Delta W_l = \langle x_l x_{l+1}^\top \rangle_{\rm pos}
+    - \langle x_l x_{l+1}^\top \rangle_{\rm neg}`, :math:`\Delta b_l = \langle x_l \rangle_{\rm pos} - \langle x_l \rangle_{\rm neg}`.
+
+    ``layers_pos`` and ``layers_neg`` list the layers ``[x_0, ..., x_L]`` (means or samples), each (n, sizes[l]);
+    the two may have different numbers of rows. Returns ``([dW_0, ..., dW_{L-1}, None], [db_0, ..., db_L])``.
+    """
+    if len(layers_pos) != len(layers_neg):
+        raise ValueError(f"layers_pos and layers_neg must hold the same layers, got {len(layers_pos)} and {len(layers_neg)}")
+    n_pos, n_neg = layers_pos[0].shape[0], layers_neg[0].shape[0]
+    dW = [x.T @ y / n_pos - u.T @ w / n_neg for x, y, u, w in zip(layers_pos, layers_pos[1:], layers_neg, layers_neg[1:])]
+    db = [x.mean(0) - u.mean(0) for x, u in zip(layers_pos, layers_neg)]
+    return dW + [None], db
 
 
 def mean_field(v, W: list, b: list, n_steps: int = 100, tol: float = 1e-7) -> list[Tensor]:
@@ -123,6 +138,7 @@ class DBM:
         self.generator = generator
         self.W = [0.01 * torch.randn(m, n, generator=generator, dtype=dtype, device=device) for m, n in zip(sizes, sizes[1:])]
         self.b = [torch.zeros(n, dtype=dtype, device=device) for n in sizes]
+        self.chains = None  # the persistent chains of :meth:`fit`
 
     def __repr__(self) -> str:
         return f"DBM(sizes={self.sizes})"
@@ -243,6 +259,51 @@ class DBM:
         start = [sample_bernoulli(torch.full((n, m), 0.5, dtype=self.W[0].dtype, device=self.W[0].device), generator)
                  for m in self.sizes]
         return self.gibbs(start, k, generator=generator)
+
+    # --- joint training -------------------------------------------------------------------------
+    def fit(self, v, n_steps: int, batch_size: int, lr: float, *, n_chains: int = 100, k: int = 1,
+            mean_field_steps: int = 10, generator: torch.Generator | None = None, progress: bool = False) -> DBM:
+        r"""Joint maximum-likelihood training of all layers (Salakhutdinov and Hinton 2009), in place; returns ``self``.
+
+        Each of the ``n_steps`` updates draws ``batch_size`` rows of ``v`` with replacement and
+
+        * **positive phase**: the mean-field means :math:`\mu = [v, \mu_1, \dots, \mu_L]` of the
+          minibatch (:func:`mean_field`, at most ``mean_field_steps`` sweeps), standing in for
+          :math:`p(h \mid v)`, which no longer factorises;
+        * **negative phase**: ``n_chains`` persistent chains ``[v, h1, ..., hL]`` kept in
+          :attr:`chains` across calls, moved ``k`` block Gibbs sweeps (:meth:`gibbs`) per update;
+
+        .. math:: W_l \leftarrow W_l + \text{lr}\,\big(\langle x_l x_{l+1}^\top \rangle_{\rm pos}
+                  - \langle x_l x_{l+1}^\top \rangle_{\rm neg}\big), \qquad
+                  b_l \leftarrow b_l + \text{lr}\,\big(\langle x_l \rangle_{\rm pos} - \langle x_l \rangle_{\rm neg}\big).
+
+        This ascends the variational lower bound :math:`\langle \mathrm{ELBO}(v, \mu) \rangle_{\rm data} - \log Z`
+        on the log-likelihood. Start from :meth:`pretrain`; from random weights it is slow.
+        """
+        v = self._visible(v)
+        n_steps, batch_size = check_int(n_steps, "n_steps"), check_int(batch_size, "batch_size")
+        n_chains, k = check_int(n_chains, "n_chains"), check_int(k, "k")
+        mean_field_steps, lr = check_int(mean_field_steps, "mean_field_steps"), check_positive(lr, "lr")
+        generator = generator or self.generator
+        if self.chains is None or self.chains[0].shape[0] != n_chains:
+            like = self.W[0]
+            self.chains = [sample_bernoulli(torch.full((n_chains, m), 0.5, dtype=like.dtype, device=like.device), generator)
+                           for m in self.sizes]
+        steps = range(n_steps)
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc="DBM.fit", leave=False)
+        with torch.no_grad():
+            for _ in steps:
+                batch = v[torch.randint(0, v.shape[0], (batch_size,), generator=generator, device=v.device)]
+                positive = [batch, *mean_field(batch, self.W, self.b, mean_field_steps)]
+                self.chains = self.gibbs(self.chains, k, generator=generator)
+                for l, (dW, db) in enumerate(zip(*joint_gradient(positive, self.chains))):
+                    if dW is not None:
+                        self.W[l] = self.W[l] + lr * dW
+                    self.b[l] = self.b[l] + lr * db
+        return self
 
     # --- greedy layer-wise pretraining -----------------------------------------------------------
     def pretrain(self, v, epochs: int, batch_size: int, lr: float, k: int = 1, *,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ebmlib.datasets import bars_and_stripes
-from ebmlib.dbm import DBM
+from ebmlib.dbm import DBM, joint_gradient
 from ebmlib.rbm import RBM, binary_states
 
 
@@ -127,3 +127,44 @@ def test_bad_input_raises_value_error():
         DBM([20, 30, 10]).log_partition()
     with pytest.raises(ValueError, match="method"):
         dbm.log_partition("ais")
+
+
+def test_joint_gradient_is_minus_the_gradient_of_the_energy_difference():
+    # ΔW_l, Δb_l = ∇θ (<-E>_pos - <-E>_neg); the energy is linear in θ, so autograd gives them exactly.
+    dbm = random_dbm([4, 3, 2], seed=7)
+    g = torch.Generator().manual_seed(8)
+    positive = [torch.rand(5, n, generator=g, dtype=torch.float64) for n in dbm.sizes]  # means, as mean field gives
+    negative = [torch.bernoulli(torch.full((3, n), 0.5, dtype=torch.float64), generator=g) for n in dbm.sizes]
+    leaves = [p.clone().requires_grad_(True) for p in (*dbm.W, *dbm.b)]
+    dbm.W, dbm.b = leaves[:2], leaves[2:]
+    energy = lambda layers: -sum(x @ b for x, b in zip(layers, dbm.b)) - sum(((x @ W) * y).sum(-1) for x, W, y in zip(layers, dbm.W, layers[1:]))
+    expected = torch.autograd.grad(-energy(positive).mean() + energy(negative).mean(), leaves)
+    dW, db = joint_gradient(positive, negative)
+    assert dW[-1] is None
+    for got, want in zip([*dW[:-1], *db], expected):
+        assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_joint_training_after_pretraining_raises_the_exact_log_likelihood_of_bars_and_stripes():
+    data = bars_and_stripes(size=3).double()
+    dbm = DBM([9, 12, 6], torch.Generator().manual_seed(10), dtype=torch.float64)
+    dbm.pretrain(data.repeat(20, 1), epochs=100, batch_size=10, lr=0.1, progress=False)
+    pretrained = dbm.log_likelihood(data).mean().item()
+    g = torch.Generator().manual_seed(13)
+    for lr in (0.02, 0.01):
+        dbm.fit(data, n_steps=400, batch_size=14, lr=lr, n_chains=200, generator=g)
+    jointly = dbm.log_likelihood(data).mean().item()
+    assert dbm.chains is not None and [x.shape for x in dbm.chains] == [(200, 9), (200, 12), (200, 6)]
+    assert jointly > pretrained + 0.3, (pretrained, jointly)
+
+
+def test_fit_rejects_bad_arguments_by_name():
+    dbm, data = DBM([4, 3, 2]), torch.zeros(3, 4)
+    with pytest.raises(ValueError, match="lr"):
+        dbm.fit(data, n_steps=1, batch_size=2, lr=-0.1)
+    with pytest.raises(ValueError, match="n_chains"):
+        dbm.fit(data, n_steps=1, batch_size=2, lr=0.1, n_chains=0)
+    with pytest.raises(ValueError, match="binary"):
+        dbm.fit(torch.full((3, 4), 0.5), n_steps=1, batch_size=2, lr=0.1)
+    with pytest.raises(ValueError, match="layers_pos and layers_neg"):
+        joint_gradient([data], [data, data])

@@ -279,3 +279,73 @@ def test_exact_log_z_of_too_many_states_raises_and_says_use_ais():
         rbm.log_partition()
     with pytest.raises(ValueError, match="use AIS"):
         rbm.log_likelihood(torch.zeros(1, 30))
+
+
+def _gaussian_bernoulli(seed, n_visible=2, n_hidden=3):
+    from ebmlib.rbm import GaussianBernoulliRBM
+
+    g = torch.Generator().manual_seed(seed)
+    model = GaussianBernoulliRBM(n_visible, n_hidden, g, dtype=torch.float64)
+    model.W = torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64)
+    model.b, model.c = torch.randn(n_visible, generator=g, dtype=torch.float64), torch.randn(n_hidden, generator=g, dtype=torch.float64)
+    return model
+
+
+def test_gaussian_bernoulli_log_z_equals_quadrature_of_exp_minus_free_energy():
+    # In 2-D, log ∫ e^{-F(v)} dv on a fine grid must give the closed form (the tails beyond ±12 are negligible).
+    from ebmlib.partition import log_partition_grid
+
+    model = _gaussian_bernoulli(seed=3)
+    quadrature = log_partition_grid(lambda v: model.free_energy(v), ((-12.0, 12.0), (-12.0, 12.0)), 600)
+    assert abs(model.log_partition().item() - quadrature.item()) < 1e-6
+
+
+def test_gaussian_bernoulli_density_is_the_mixture_of_its_hidden_states():
+    # p(v) = Σ_h p(h) N(v; b + W h, I), p(h) ∝ exp(cᵀh + bᵀWh + ½‖Wh‖²), written out term by term.
+    model = _gaussian_bernoulli(seed=4, n_visible=3, n_hidden=2)
+    v = torch.randn(7, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    states = binary_states(2, dtype=torch.float64)
+    means = model.b + states @ model.W.T  # (4, 3)
+    log_prior = states @ model.c + means @ model.b - 0.5 * model.b.square().sum() + 0.5 * (states @ model.W.T).square().sum(1) \
+        - (states @ model.W.T) @ model.b + (states @ model.W.T) @ model.b
+    log_prior = log_prior - torch.logsumexp(log_prior, 0)
+    log_normal = -0.5 * (v[:, None, :] - means[None]).square().sum(-1) - 1.5 * math.log(2 * math.pi)  # (7, 4)
+    expected = torch.logsumexp(log_prior[None] + log_normal, dim=1)
+    assert torch.allclose(model.log_likelihood(v), expected, atol=1e-10)
+
+
+def test_gaussian_bernoulli_gibbs_keeps_the_mixture_moments():
+    # Start 20 000 chains at exact draws from p(v); after 5 block Gibbs steps the mean is unchanged within 5 standard errors.
+    model = _gaussian_bernoulli(seed=6)
+    g = torch.Generator().manual_seed(7)
+    states = binary_states(3, dtype=torch.float64)
+    shift = states @ model.W.T
+    log_prior = states @ model.c + shift @ model.b + 0.5 * shift.square().sum(1)
+    h = states[torch.multinomial(torch.softmax(log_prior, 0), 20000, replacement=True, generator=g)]
+    v0 = model.mean_v_given_h(h) + torch.randn(20000, 2, generator=g, dtype=torch.float64)
+    v5 = model.gibbs(v0, k=5, generator=g)
+    exact_mean = torch.softmax(log_prior, 0) @ (model.b + shift)
+    error = v0.std(0) / math.sqrt(20000)
+    assert ((v5.mean(0) - exact_mean).abs() < 5 * error).all(), (v5.mean(0), exact_mean)
+
+
+def test_gaussian_bernoulli_cd_raises_the_exact_likelihood_of_clustered_data():
+    from ebmlib.rbm import GaussianBernoulliRBM
+
+    g = torch.Generator().manual_seed(8)
+    # Four unit-variance clusters at the corners of a square are exactly a Gaussian-Bernoulli RBM with 2 hidden units
+    # (centres b, b + W₁, b + W₂, b + W₁ + W₂): CD-1 must reach the true mixture's log-likelihood on the data.
+    from ebmlib.energies import GaussianMixture
+
+    centres = 2.0 * torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    x = centres[torch.randint(4, (2000,), generator=g)] + torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    truth = GaussianMixture(centres, 1.0).log_prob(x).mean().item()
+    model = GaussianBernoulliRBM(2, 2, torch.Generator().manual_seed(9), dtype=torch.float64)
+    before = model.log_likelihood(x).mean().item()
+    model.fit(x, epochs=40, batch_size=50, lr=0.05)
+    after = model.log_likelihood(x).mean().item()
+    assert before < truth - 2 and abs(after - truth) < 0.02, (before, after, truth)
+    with pytest.raises(ValueError, match="lr"):
+        model.fit(x, epochs=1, batch_size=50, lr=0.0)
+    with pytest.raises(ValueError, match="v must have shape"):
+        model.free_energy(torch.zeros(3, 5))

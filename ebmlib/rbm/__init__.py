@@ -20,7 +20,8 @@ states) and estimated by annealed importance sampling otherwise (:func:`ais_rbm`
 A functional core (:mod:`ebmlib.rbm.functional`: ``energy``, ``free_energy``, ``p_h_given_v``,
 ``gradient``, ``log_partition_exact``, ``pseudo_likelihood``, plain functions of ``W, b, c``) sits
 under the :class:`RBM` class (:mod:`ebmlib.rbm.model`), whose methods call them and add sampling
-and training. Both are importable from ``ebmlib.rbm``.
+and training. Both are importable from ``ebmlib.rbm``, and so is
+:class:`GaussianBernoulliRBM` (:mod:`ebmlib.rbm.gaussian`), with real-valued visible units.
 
 Introduced in notebook 06_boltzmann_machines.
 
@@ -51,8 +52,10 @@ from ebmlib.rbm.functional import (
 )
 from ebmlib.rbm.ais import ais_rbm
 from ebmlib.rbm.model import RBM
+from ebmlib.rbm.gaussian import GaussianBernoulliRBM
 
 __all__ = [
+    "GaussianBernoulliRBM",
     "MAX_EXACT_STATES",
     "RBM",
     "ais_rbm",
