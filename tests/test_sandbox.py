@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests import hostile_class as hostile
-from tests.conftest import read_notebook, solution_path, student_path
+from tests.conftest import nbgrader_meta, read_notebook, solution_path, student_path
 from tests.test_grading import _digest
 from tools.course import ROOT
 from tools.sandbox import sandbox_problem
@@ -130,9 +130,15 @@ def test_the_command_grades_every_student_of_the_hostile_class(hostile_run):
     assert rows["absent_student"]["status"] == "missing"
 
 
+def _total_points() -> str:
+    """The assignment's points from the solution's metadata, as grades.csv writes them."""
+    cells = read_notebook(solution_path(NAME))["cells"]
+    return f"{sum(float(nbgrader_meta(c)['points']) for c in cells if nbgrader_meta(c).get('grade')):g}"
+
+
 def test_the_honest_students_grade_is_unmoved(hostile_run):
     row = hostile_run["rows"]["honest"]
-    assert (row["status"], row["score"], row["max_score"]) == ("graded", "10", "10"), row
+    assert (row["status"], row["score"], row["max_score"]) == ("graded", _total_points(), _total_points()), row
 
 
 def test_nothing_outside_the_scratch_copy_is_seen_or_written(hostile_run):
@@ -185,7 +191,7 @@ def test_switching_forbid_off_or_capturing_the_answer_earns_nothing_and_is_flagg
 
 def test_points_a_student_claims_are_not_counted(hostile_run):
     row = hostile_run["rows"]["default_capturer"]
-    assert row["max_score"] == "10" and "bonus_points" in row["notes"], row
+    assert row["max_score"] == _total_points() and "bonus_points" in row["notes"], row
 
 
 @pytest.fixture(scope="module")
