@@ -94,14 +94,25 @@ def score_matching(energy: Energy, x: Tensor) -> Tensor:
     """
     x = check_data(x, "x", like=energy)
     x, _e, s = score_of(energy, x)
+    trace = _exact_divergence(s, x, create_graph=True)
+    loss = (0.5 * s.flatten(1).square().sum(1) + trace).mean()
+    return finite_loss(loss, "score matching")
+
+
+def _exact_divergence(s: Tensor, x: Tensor, *, create_graph: bool = False) -> Tensor:
+    r"""The divergence :math:`\nabla\cdot s = \sum_k \partial s_k / \partial x_k` of ``s`` (n, *event_shape), a function of ``x``, shape (n,).
+
+    One backward pass per coordinate (exact; for the low-dimensional data of the course).
+    ``create_graph`` keeps the result differentiable (for a loss); otherwise it is a plain value.
+    """
     s_flat = s.flatten(1)  # (n, d)
+    d = s_flat.shape[1]
     trace = torch.zeros(x.shape[0], dtype=s.dtype, device=s.device)
     with torch.enable_grad():
-        for k in range(s_flat.shape[1]):
-            (row,) = torch.autograd.grad(s_flat[:, k].sum(), x, create_graph=True)
+        for k in range(d):
+            (row,) = torch.autograd.grad(s_flat[:, k].sum(), x, create_graph=create_graph, retain_graph=create_graph or k < d - 1)
             trace = trace + row.flatten(1)[:, k]  # ∂s_k/∂x_k, (n,)
-    loss = (0.5 * s_flat.square().sum(1) + trace).mean()
-    return finite_loss(loss, "score matching")
+    return trace
 
 
 def sliced_score_matching(

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from ebmlib._validation import Score, check_noise_schedule, check_x
+from ebmlib.losses.score_matching_family import _exact_divergence
 
 __all__ = ["probability_flow", "flow_log_likelihood"]
 
@@ -83,10 +84,7 @@ def _divergence(score: Score, x: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         s = score(x, sigma)  # (n, d)
-        divergence = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        for j in range(x.shape[1]):
-            (grad,) = torch.autograd.grad(s[:, j].sum(), x, retain_graph=j < x.shape[1] - 1)
-            divergence = divergence + grad[:, j]
+        divergence = _exact_divergence(s, x)
     return s.detach(), divergence.detach()
 
 
